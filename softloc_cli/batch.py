@@ -1,0 +1,100 @@
+"""Planning a batch: which audio files to read and which output files they produce.
+
+Every output path is worked out before any file is processed, so collisions (two inputs that
+would write the same file) and existing outputs are found up front. Inputs may be files,
+folders (searched for audio extensions) or quoted glob patterns.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SoftlocError
+from .fileio import AUDIO_EXTENSIONS
+
+
+class PlanError(SoftlocError):
+    """The inputs or outputs given cannot form a valid batch (a usage error)."""
+
+
+@dataclass
+class Job:
+    """One input file and the output files it will produce (one per format)."""
+
+    source: Path
+    outputs: dict[str, Path] = field(default_factory=dict)  # format → path
+
+    def pending(self, overwrite: bool) -> dict[str, Path]:
+        """Outputs still to write: all with ``overwrite``, else only those that do not exist."""
+        return dict(self.outputs) if overwrite else {f: p for f, p in self.outputs.items() if not p.exists()}
+
+
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def expand_inputs(inputs: list[str], *, recursive: bool = True) -> list[tuple[Path, Path]]:
+    """Audio files named by ``inputs`` as ``(file, root)`` pairs; ``root`` keeps folder structure.
+
+    Raises
+    ------
+    PlanError
+        An input that does not exist, a glob that matches nothing, or no audio at all.
+    """
+    found: list[tuple[Path, Path]] = []
+    for text in inputs:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            files = sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            found += [(f, path) for f in files]
+        elif path.is_file():
+            found.append((path, path.parent))
+        elif _is_glob(text):
+            matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True) if Path(m).is_file())
+            if not matches:
+                raise PlanError(f"pattern {text!r} matches no file")
+            found += [(m, m.parent) for m in matches]
+        else:
+            raise PlanError(f"input {text!r} does not exist")
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        raise PlanError(
+            f"no audio files found in {', '.join(inputs)} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})"
+        )
+    return unique
+
+
+def plan_jobs(
+    sources: list[tuple[Path, Path]],
+    *,
+    formats: list[str],
+    extensions: dict[str, str],
+    output: Path | None,
+    single_file_output: bool,
+) -> list[Job]:
+    """Assign output paths.
+
+    ``output`` is a file when ``single_file_output`` (exactly one input and one format), a
+    directory that mirrors each input's path below its root otherwise, and beside each input
+    when None. Raises PlanError when two inputs would write the same file.
+    """
+    if single_file_output:
+        (source, _), = sources
+        return [Job(source, {formats[0]: output})]
+    jobs, owners = [], {}
+    for source, root in sources:
+        if output is None:
+            base = source.with_suffix("")
+        else:
+            base = output / source.relative_to(root).with_suffix("")
+        job = Job(source, {fmt: base.parent / (base.name + extensions[fmt]) for fmt in formats})
+        for path in job.outputs.values():
+            key = path.resolve()
+            if key in owners:
+                raise PlanError(f"{owners[key]} and {source} would both write {path}; give them separate -o folders")
+            owners[key] = source
+        jobs.append(job)
+    return jobs

@@ -1,0 +1,82 @@
+"""The network: convolutions with frequency-only pooling, a recurrent layer, one sigmoid per class.
+
+Follows the paper's architecture (conv 3×k blocks, max-pooling over frequency only so every
+frame keeps its own time step, a recurrent layer, dense outputs). ``forward`` returns logits
+``(batch, frames, classes)``; probabilities are ``torch.sigmoid`` of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ModelConfig:
+    n_classes: int = 3
+    n_mels: int = 80  # must match FeatureConfig.n_mels
+    conv_channels: list[int] = field(default_factory=lambda: [16, 16, 32, 32])
+    kernel_time: int = 3  # frames
+    kernel_freq: int = 3  # mel bands
+    rnn: str = "gru"  # "gru" | "lstm"
+    rnn_hidden: int = 64
+    bidirectional: bool = True  # offline transcription: look ahead as well as back
+    dropout: float = 0.1
+    # Output bias so that p ≈ 1e-3 per frame, P(no event in a 2 s crop) ≈ 0.8
+    # (the authors' initialisation; reference-notes.md).
+    initial_probability: float = 1e-3
+
+
+class SoftlocNet(nn.Module):
+    """Features ``(batch, 2, frames, n_mels)`` → logits ``(batch, frames, n_classes)``."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = [nn.BatchNorm2d(2)]
+        in_channels, n_freq = 2, config.n_mels
+        for channels in config.conv_channels:
+            layers += [
+                nn.Conv2d(
+                    in_channels,
+                    channels,
+                    (config.kernel_time, config.kernel_freq),
+                    padding=(config.kernel_time // 2, config.kernel_freq // 2),
+                ),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(),
+                nn.MaxPool2d((1, 2)),
+            ]
+            in_channels, n_freq = channels, n_freq // 2
+        self.conv = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(config.dropout)
+        rnn_type = {"gru": nn.GRU, "lstm": nn.LSTM}[config.rnn]
+        self.rnn = rnn_type(
+            in_channels * n_freq, config.rnn_hidden, batch_first=True, bidirectional=config.bidirectional
+        )
+        rnn_out = config.rnn_hidden * (2 if config.bidirectional else 1)
+        self.head = nn.Linear(rnn_out, config.n_classes)
+        self.reset_head()
+
+    def reset_head(self, rows: list[int] | None = None) -> None:
+        """Initialise output rows (all by default) to the low event prior."""
+        rows = list(range(self.config.n_classes)) if rows is None else rows
+        p = self.config.initial_probability
+        with torch.no_grad():
+            fresh = nn.Linear(self.head.in_features, self.config.n_classes)
+            self.head.weight[rows] = fresh.weight[rows]
+            self.head.bias[rows] = math.log(p / (1 - p))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.conv(features)  # (B, C, T, F)
+        batch, channels, frames, freq = x.shape
+        x = x.permute(0, 2, 1, 3).reshape(batch, frames, channels * freq)
+        x, _ = self.rnn(self.dropout(x))
+        return self.head(self.dropout(x))
+
+
+def count_parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())

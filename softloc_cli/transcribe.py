@@ -1,0 +1,171 @@
+"""Audio → activations → events, for one model loaded once and used for many files.
+
+Long audio is cut into chunks with context on both sides (the recurrent layer sees past and
+future), so memory stays bounded whatever the file's length; only each chunk's core frames
+are kept. Times are seconds from the file's start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .audio import load_audio
+from .checkpoint import CheckpointConfig, load_weights, read_config
+from .decode import DecodeConfig, decode_activations
+from .errors import ConfigError
+from .events import Event
+from .hub import resolve_model
+
+CHUNK_S = 30.0  # seconds of output per chunk
+CONTEXT_S = 2.0  # seconds of audio either side of a chunk, discarded after the network
+
+
+@dataclass
+class LoadedModel:
+    """A network with its features and config, ready on ``device``."""
+
+    name: str
+    directory: Path
+    config: CheckpointConfig
+    net: object  # SoftlocNet
+    features: object  # LogMelFlux
+    device: str
+
+    @property
+    def frame_rate_hz(self) -> float:
+        return self.config.features.frame_rate_hz
+
+
+@dataclass
+class Transcription:
+    events: list[Event]
+    activations: np.ndarray  # (n_frames, n_classes), probabilities
+    frame_rate_hz: float
+    duration_s: float
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` → cuda, then mps, then cpu; an explicit device must be available."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps was asked for but MPS is not available; use --device cpu")
+    return device
+
+
+def build_network(config: CheckpointConfig):
+    from .features import LogMelFlux
+    from .model import SoftlocNet
+
+    return SoftlocNet(config.model), LogMelFlux(config.features)
+
+
+def load_model(spec: str | Path | None = None, *, device: str = "auto") -> LoadedModel:
+    """Resolve ``spec`` (bundled name, directory, ``hf://owner/name``) and load it for inference.
+
+    Raises
+    ------
+    ModelNotFoundError, ConfigError
+
+    Examples
+    --------
+    >>> model = load_model("drums", device="cpu")
+    >>> model.config.labels
+    ['kick', 'snare', 'hihat']
+    """
+    directory = resolve_model(spec)
+    config = read_config(directory)
+    net, features = build_network(config)
+    load_weights(directory, net)
+    device = resolve_device(device)
+    net.eval().to(device)
+    features.to(device)
+    return LoadedModel(name=config.name, directory=directory, config=config, net=net, features=features, device=device)
+
+
+def compute_activations(
+    model: LoadedModel,
+    audio: np.ndarray,
+    *,
+    chunk_s: float = CHUNK_S,
+    context_s: float = CONTEXT_S,
+    on_progress: Callable[[float], None] | None = None,
+) -> np.ndarray:
+    """Probabilities ``(n_frames, n_classes)`` for mono ``audio`` at the model's sample rate.
+
+    ``on_progress`` receives the seconds of audio finished after each chunk.
+    """
+    import torch
+
+    hop = model.config.features.hop_length
+    rate = model.frame_rate_hz
+    n_frames = len(audio) // hop + 1
+    chunk, context = max(1, int(chunk_s * rate)), int(context_s * rate)
+    out = np.zeros((n_frames, model.config.model.n_classes), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, n_frames, chunk):
+            stop = min(start + chunk, n_frames)
+            first = max(0, start - context)
+            last = min(n_frames, stop + context)
+            segment = torch.from_numpy(np.ascontiguousarray(audio[first * hop : last * hop])).to(model.device)
+            if segment.numel() == 0:
+                segment = torch.zeros(1, device=model.device)
+            probs = torch.sigmoid(model.net(model.features(segment[None]))).float()[0].cpu().numpy()
+            core = probs[start - first : start - first + (stop - start)]
+            out[start : start + len(core)] = core
+            if on_progress is not None:
+                on_progress(min(stop * hop, len(audio)) / model.config.features.sample_rate)
+    return out
+
+
+def transcribe_audio(
+    model: LoadedModel,
+    audio: np.ndarray,
+    *,
+    decode: DecodeConfig | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> Transcription:
+    """Events for mono ``audio`` (float32 at ``model.config.features.sample_rate``).
+
+    ``decode`` overrides the model's stored decode settings (thresholds, offset).
+    """
+    activations = compute_activations(model, audio, on_progress=on_progress)
+    events = decode_activations(
+        activations,
+        frame_rate_hz=model.frame_rate_hz,
+        labels=model.config.labels,
+        midi_notes=model.config.midi_notes,
+        config=decode or model.config.decode,
+    )
+    duration = len(audio) / model.config.features.sample_rate
+    return Transcription(events=events, activations=activations, frame_rate_hz=model.frame_rate_hz, duration_s=duration)
+
+
+def transcribe_file(
+    model: LoadedModel,
+    path: str | Path,
+    *,
+    decode: DecodeConfig | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> Transcription:
+    """Load ``path`` and transcribe it; raises AudioLoadError for unreadable audio.
+
+    Examples
+    --------
+    >>> result = transcribe_file(load_model("drums"), "song.wav")
+    >>> [e.label for e in result.events][:3]
+    """
+    audio = load_audio(path, sample_rate=model.config.features.sample_rate)
+    return transcribe_audio(model, audio, decode=decode, on_progress=on_progress)
