@@ -79,7 +79,9 @@ def plan_jobs(
 
     ``output`` is a file when ``single_file_output`` (exactly one input and one format), a
     directory that mirrors each input's path below its root otherwise, and beside each input
-    when None. Raises PlanError when two inputs would write the same file.
+    when None. ``extensions`` maps each format to its file extension, with or without the
+    leading dot (``"mid"`` or ``".mid"``). Raises PlanError when two inputs would write the
+    same file.
     """
     if single_file_output:
         (source, _), = sources
@@ -90,7 +92,7 @@ def plan_jobs(
             base = source.with_suffix("")
         else:
             base = output / source.relative_to(root).with_suffix("")
-        job = Job(source, {fmt: base.parent / (base.name + extensions[fmt]) for fmt in formats})
+        job = Job(source, {fmt: base.parent / f"{base.name}.{extensions[fmt].lstrip('.')}" for fmt in formats})
         for path in job.outputs.values():
             key = path.resolve()
             if key in owners:

@@ -18,10 +18,9 @@ from .decode import DecodeConfig
 from .errors import ConfigError, ModelNotFoundError
 from .features import FeatureConfig
 from .fileio import atomic_write
+from .hub import CONFIG_NAME, WEIGHTS_NAME  # defined in hub.py, which must not import torch
 from .model import ModelConfig
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 FORMAT = "softloc-cli/1"
 
 
@@ -115,7 +114,11 @@ def load_weights(directory: Path, net) -> None:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise ConfigError(f"{path}: unreadable weights ({exc})") from None
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor shape differs from what config.json describes
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: weights do not match config.json ({detail[:300]})") from None
     if missing or unexpected:
         raise ConfigError(
             f"{path}: weights do not match config.json (missing {missing[:3]}, unexpected {unexpected[:3]})"

@@ -38,13 +38,18 @@ def _smooth(column: np.ndarray, sigma_frames: float) -> np.ndarray:
 def pick_peaks(column: np.ndarray, *, threshold: float, min_distance: int) -> np.ndarray:
     """Frames that reach ``threshold`` and are the largest value within ±``min_distance`` frames.
 
-    Of equal neighbouring maxima (a plateau) only the first is kept.
+    A plateau (equal maxima on neighbouring frames, however long) gives one peak, at its middle
+    frame (the first of the two middle frames when its length is even).
     """
     from scipy.ndimage import maximum_filter1d
 
     window = 2 * max(min_distance, 1) + 1
     local_max = maximum_filter1d(column, size=window, mode="constant", cval=-np.inf)
     candidates = np.flatnonzero((column >= threshold) & (column >= local_max))
+    if candidates.size:
+        # adjacent candidates are equal (each is the maximum of the other's window): one plateau
+        runs = np.split(candidates, np.flatnonzero(np.diff(candidates) > 1) + 1)
+        candidates = np.asarray([run[(len(run) - 1) // 2] for run in runs], dtype=int)
     kept: list[int] = []
     for frame in candidates:
         if not kept or frame - kept[-1] > min_distance:

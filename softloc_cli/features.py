@@ -49,7 +49,8 @@ class LogMelFlux(nn.Module):
     def n_frames(self, n_samples: int) -> int:
         return n_samples // self.config.hop_length + 1
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+    def logmel(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Waveform ``(batch, samples)`` → log-mel ``(batch, frames, n_mels)``."""
         if waveform.dim() == 1:
             waveform = waveform.unsqueeze(0)
         spec = torch.stft(
@@ -62,7 +63,24 @@ class LogMelFlux(nn.Module):
             return_complex=True,
         ).abs()  # (B, F, T)
         mel = torch.matmul(self.mel_basis, spec)  # (B, M, T)
-        logmel = torch.log1p(self.config.log_gain * mel).transpose(1, 2)  # (B, T, M)
-        flux = torch.relu(logmel[:, 1:] - logmel[:, :-1])
-        flux = torch.cat([torch.zeros_like(logmel[:, :1]), flux], dim=1)
-        return torch.stack([logmel, flux], dim=1)
+        return torch.log1p(self.config.log_gain * mel).transpose(1, 2)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return add_flux(self.logmel(waveform))
+
+
+def add_flux(logmel: torch.Tensor) -> torch.Tensor:
+    """Log-mel ``(batch, frames, n_mels)`` → ``(batch, 2, frames, n_mels)`` with its positive difference."""
+    logmel = logmel.float()
+    flux = torch.relu(logmel[:, 1:] - logmel[:, :-1])
+    flux = torch.cat([torch.zeros_like(logmel[:, :1]), flux], dim=1)
+    return torch.stack([logmel, flux], dim=1)
+
+
+def scale_gain(logmel: torch.Tensor, gain: torch.Tensor, log_gain: float) -> torch.Tensor:
+    """Log-mel of the same audio played ``gain`` times louder (amplitude factor per batch item).
+
+    Exact, because ``log1p`` is invertible: lets training augment gain on cached features.
+    """
+    mel = torch.expm1(logmel.float()) / log_gain
+    return torch.log1p(log_gain * mel * gain.view(-1, 1, 1))

@@ -31,6 +31,13 @@ ANNOTATION_EXTENSIONS: frozenset[str] = frozenset(
 
 def _default_file_mode() -> int:
     """Permissions a plain ``open(path, "w")`` would give a new file (0o666 minus the umask)."""
+    try:  # Linux: read the umask without changing it (os.umask is process-wide, not thread-safe)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask

@@ -11,8 +11,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from .errors import ModelNotFoundError
+
+# The checkpoint layout (checkpoint.py re-exports these). They live here, not in checkpoint.py,
+# because checkpoint.py imports torch and `softloc --version` lists bundled models through
+# this module, which must stay torch-free.
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
 
 BUNDLED_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = "drums"
@@ -61,7 +66,15 @@ def download_hub_model(spec: HubSpec) -> Path:
     )
 
     try:
-        directory = Path(snapshot_download(spec.repo_id, revision=spec.revision, allow_patterns=HUB_FILES))
+        directory = Path(
+            snapshot_download(
+                spec.repo_id,
+                revision=spec.revision,
+                allow_patterns=HUB_FILES,
+                # huggingface_hub reads HF_HUB_OFFLINE once, at import; honour a later setting too
+                local_files_only=_offline(),
+            )
+        )
     except LocalEntryNotFoundError:
         if _offline():
             raise ModelNotFoundError(

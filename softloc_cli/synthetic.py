@@ -71,3 +71,41 @@ def render_hits(
     if peak > 0.99:
         audio *= 0.99 / peak
     return audio, sort_events(events)
+
+
+def write_dataset(
+    folder,
+    *,
+    n_files: int,
+    duration_s: float,
+    sample_rate: int = 24000,
+    timbres: tuple[str, ...] = ("low", "high"),
+    seed: int = 0,
+    label_jitter_s: float = 0.0,
+    **render_options,
+) -> list:
+    """Write ``n_files`` synthetic clips as ``clip_XX.wav`` + ``clip_XX.csv`` into ``folder``.
+
+    ``label_jitter_s`` moves each written label by N(0, σ²) (the audio stays exact), imitating
+    loosely tapped annotations. Returns the exact (unjittered) events of each file.
+    """
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from .annotations import write_events
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 99])
+    exact = []
+    for index in range(n_files):
+        audio, events = render_hits(duration_s, sample_rate=sample_rate, timbres=timbres, seed=seed * 1000 + index, **render_options)
+        sf.write(folder / f"clip_{index:02d}.wav", audio, sample_rate, subtype="PCM_16")
+        labels = [
+            Event(max(0.0, e.time_s + rng.normal(0, label_jitter_s)) if label_jitter_s else e.time_s, e.label, e.midi_note, e.velocity)
+            for e in events
+        ]
+        write_events(sort_events(labels), folder / f"clip_{index:02d}.csv", "csv")
+        exact.append(events)
+    return exact

@@ -1,1 +1,162 @@
-"""`softloc train`."""
+"""`softloc train`: learn a model from audio with (loosely) annotated events."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, UsageError, app, duration, stderr, stdout
+
+EXAMPLES = """
+[b]Examples[/b]
+
+  softloc train my-taps/ --init drums --softness 80ms -o my-model/
+  softloc train data/train --val data/val --classes kick,snare,hihat --steps 6000 -o drums-v2/
+  softloc train data/ --recipe recipes/drums.toml -o drums/ --device cuda
+  softloc train data/ -o drums-v2/ --resume
+"""
+
+
+class LossName(str, Enum):
+    softloc = "softloc"
+    sll = "sll"
+    mc = "mc"
+    bce = "bce"
+    smoothed = "smoothed"
+    bootstrap = "bootstrap"
+
+
+@app.command(epilog=EXAMPLES)
+def train(
+    data: Annotated[Optional[Path], typer.Argument(help="Folder of audio + same-stem annotations, or a manifest CSV.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")] = ...,
+    val: Annotated[Optional[Path], typer.Option("--val", help="Validation folder (default: 10% of DATA).")] = None,
+    init: ModelOpt = None,
+    classes: Annotated[Optional[str], typer.Option("--classes", help="Comma-separated classes, e.g. kick,snare,hihat.")] = None,
+    class_map: Annotated[Optional[str], typer.Option("--class-map", help='Label map, e.g. "kick=35,36 snare=38,40".')] = None,
+    loss: Annotated[Optional[LossName], typer.Option("--loss", help="softloc, sll, mc, bce, smoothed or bootstrap.")] = None,
+    softness: Annotated[Optional[str], typer.Option("--softness", help="Label uncertainty, e.g. 80ms (SoftLoc's s).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimizer steps.")] = None,
+    epochs: Annotated[Optional[float], typer.Option("--epochs", min=0.01, help="Passes over the training audio (instead of --steps).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Crops per step.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Adam learning rate.")] = None,
+    label_noise: Annotated[Optional[str], typer.Option("--label-noise", help="Experiments: jitter training labels by N(0, σ²), e.g. 50ms.")] = None,
+    label_shift: Annotated[Optional[str], typer.Option("--label-shift", help="Experiments: move each training file's labels by ±δ, e.g. 50ms.")] = None,
+    device: DeviceOpt = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (crops, label noise, init).")] = None,
+    recipe: Annotated[Optional[Path], typer.Option("--recipe", help="TOML file with every training setting; flags override it.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in -o exactly where it stopped.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Keep computed features here between runs.")] = None,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train or fine-tune a model; loosely timed labels are fine (SoftLoc loss)."""
+    from ..training import load_recipe, make_config, train as run_training
+
+    if epochs is not None and steps is not None:
+        raise UsageError("give --steps or --epochs, not both")
+    if data is None and not resume:
+        raise UsageError("missing DATA (a folder of audio + annotations, or a manifest CSV)")
+    if data is not None and not data.exists():
+        raise UsageError(f"DATA {str(data)!r} does not exist")
+    if val is not None and not val.exists():
+        raise UsageError(f"--val {str(val)!r} does not exist")
+    overrides = {
+        "data": str(data) if data else None,
+        "val": str(val) if val else None,
+        "output": str(output),
+        "init": init,
+        "classes": [c.strip() for c in classes.split(",") if c.strip()] if classes else None,
+        "class_map": class_map,
+        "loss.name": loss.value if loss else None,
+        "loss.softness_s": duration(softness, "--softness"),
+        "steps": steps,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "label_noise_s": duration(label_noise, "--label-noise"),
+        "label_shift_s": duration(label_shift, "--label-shift"),
+        "device": device.value if device else None,
+        "seed": seed,
+        "cache_dir": str(cache_dir) if cache_dir else None,
+    }
+    config = make_config(load_recipe(recipe) if recipe else None, **overrides)
+    reporter = _Reporter(enabled=not (quiet or as_json))
+    with reporter:
+        result = run_training(config, resume=resume, on_event=reporter)
+    if result is None:  # not rank 0 under torchrun
+        return
+    overall = result.scores["validation"]["overall"]
+    summary = {
+        "output": str(result.output),
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "seconds": round(result.seconds, 1),
+        "validation": result.scores["validation"],
+        "peak_share": result.scores.get("peak_share"),
+        "decode": {"thresholds": result.decode.class_thresholds, "smooth_s": result.decode.smooth_s,
+                   "time_offset_s": result.decode.time_offset_s},
+    }
+    if as_json:
+        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif not quiet:
+        per_class = ", ".join(f"{k} {v['f1']:.3f}" for k, v in result.scores["validation"]["classes"].items())
+        stdout.print(
+            f"wrote {result.output} after {result.steps} steps ({result.seconds:.0f} s); "
+            f"validation F1 {overall['f1']:.3f} ({per_class}); best step {result.best_step}"
+        )
+
+
+class _Reporter:
+    """Live progress on stderr: step, loss, validation F1, ETA."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and stderr.is_terminal
+        self.log = enabled  # plain lines when stderr is not a terminal
+        self.progress = None
+        self.task = None
+        self.best = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                TimeRemainingColumn(), console=stderr, transient=False,
+            )
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def __call__(self, event: dict) -> None:
+        kind = event["kind"]
+        if kind == "data" and self.log:
+            train, val = event["train"], event["val"]
+            stderr.print(
+                f"data: {train['files']} training files ({train['hours'] * 60:.1f} min, events {train['events']}), "
+                f"{val['files']} validation files ({val['hours'] * 60:.1f} min)"
+            )
+        elif kind == "step" and self.progress is not None:
+            if self.task is None:
+                self.task = self.progress.add_task("train", total=event["total"], info="")
+            best = f" val F1 {self.best:.3f}" if self.best is not None else ""
+            self.progress.update(self.task, completed=event["step"], info=f"loss {event['loss']:.4f}{best}")
+        elif kind == "val":
+            self.best = event["best_f1"]
+            if self.log:
+                classes = " ".join(f"{k} {v:.3f}" for k, v in event["per_class"].items())
+                share = f", peak share {event['peak_share']:.2f}" if event.get("peak_share") is not None else ""
+                stderr.print(
+                    f"step {event['step']}: val F1 {event['f1_tuned']:.3f} (at default thresholds "
+                    f"{event['f1_default']:.3f}: {classes}){share}, best {event['best_f1']:.3f} @ {event['best_step']}"
+                )

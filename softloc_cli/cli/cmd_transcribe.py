@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from .app import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, UsageError, VerboseOpt, app, stderr, stdout
 
@@ -87,6 +88,9 @@ def transcribe(
         bool, typer.Option("--overwrite/--no-overwrite", help="Replace existing outputs (default: skip them).")
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned outputs and exit.")] = False,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Draw activations and events of the one input (.png/.svg/.pdf).")
+    ] = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
@@ -103,6 +107,16 @@ def transcribe(
     except PlanError as exc:
         raise UsageError(str(exc)) from None
     names, single_file = _resolve_formats(formats, output, single_input=len(sources) == 1)
+    if plot is not None:
+        from ..plot import PlotError, check_plot_path, plot_transcription, require_matplotlib
+
+        if len(sources) != 1:
+            raise UsageError(f"--plot draws one file but {len(sources)} inputs were given")
+        require_matplotlib()
+        try:
+            check_plot_path(plot)
+        except PlotError as exc:
+            raise UsageError(f"--plot: {exc}") from None
     try:
         jobs = plan_jobs(
             sources,
@@ -118,7 +132,7 @@ def transcribe(
         for job in jobs:
             for fmt, path in job.outputs.items():
                 state = "exists, skip" if path.exists() and not overwrite else "write"
-                stdout.print(f"{job.source} -> {path} ({state})")
+                stdout.print(f"{job.source} -> {path} ({state})", markup=False)
         return
 
     from ..transcribe import load_model, transcribe_file
@@ -128,7 +142,11 @@ def transcribe(
     if threshold is not None:
         decode = replace(decode, threshold=threshold, class_thresholds={})
     if verbose and not quiet:
-        stderr.print(f"model {loaded.name} ({loaded.directory}) on {loaded.device}; classes {', '.join(loaded.config.labels)}")
+        stderr.print(
+            f"model {loaded.name} ({loaded.directory}) on {loaded.device}; classes {', '.join(loaded.config.labels)}",
+            markup=False,
+            soft_wrap=True,
+        )
     meta = {"model": loaded.name, "drums": loaded.config.drums}
 
     records, failed = [], 0
@@ -137,7 +155,7 @@ def transcribe(
         for index, job in enumerate(jobs, 1):
             pending = job.pending(overwrite)
             record = {"input": str(job.source), "outputs": [str(p) for p in job.outputs.values()]}
-            if not pending:
+            if not pending and plot is None:
                 records.append({**record, "status": "skipped", "reason": "outputs exist (use --overwrite)"})
                 continue
             task = progress.add_task(f"[{index}/{len(jobs)}] {job.source.name}", total=None)
@@ -152,19 +170,25 @@ def transcribe(
                 for fmt, path in pending.items():
                     path.parent.mkdir(parents=True, exist_ok=True)
                     write_events(result.events, path, fmt, meta={**meta, "source": str(job.source)})
-            except SoftlocError as exc:
+                if plot is not None:
+                    plot_transcription(plot, result, labels=loaded.config.labels, decode=decode, title=job.source.name)
+            except (SoftlocError, OSError) as exc:  # OSError: an output that cannot be written
                 failed += 1
-                records.append({**record, "status": "failed", "error": str(exc)})
+                message = " ".join(str(exc).split()) or type(exc).__name__
+                records.append({**record, "status": "failed", "error": message})
                 if not as_json:
-                    stderr.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+                    stderr.print(f"[red]error:[/red] {escape(message)}", markup=True, soft_wrap=True)
                 continue
             finally:
                 progress.remove_task(task)
             elapsed = time.perf_counter() - started
-            records.append({**record, "status": "written", "events": len(result.events), "duration_s": round(result.duration_s, 3)})
+            status = {"status": "written"} if pending else {"status": "skipped", "reason": "outputs exist (use --overwrite)"}
+            records.append({**record, **status, "events": len(result.events), "duration_s": round(result.duration_s, 3)})
             if verbose and not quiet:
                 stderr.print(
-                    f"{job.source}: {len(result.events)} events, {result.duration_s:.1f} s audio in {elapsed:.2f} s"
+                    f"{job.source}: {len(result.events)} events, {result.duration_s:.1f} s audio in {elapsed:.2f} s",
+                    markup=False,
+                    soft_wrap=True,
                 )
     _report(records, as_json=as_json, quiet=quiet, model=loaded.name)
     if failed:
@@ -181,6 +205,6 @@ def _report(records: list[dict], *, as_json: bool, quiet: bool, model: str) -> N
         return
     for record in records:
         if record["status"] == "skipped":
-            stderr.print(f"skipped {record['input']}: {record['reason']}")
+            stderr.print(f"skipped {record['input']}: {record['reason']}", markup=False, soft_wrap=True)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     stdout.print(f"{summary} ({len(records)} file{'s' if len(records) != 1 else ''})")

@@ -1,0 +1,259 @@
+"""Training and validation data: audio + annotation pairs → cached features → random crops.
+
+A dataset is a folder of audio files, each with a sidecar annotation of the same stem (any
+format :mod:`softloc_cli.annotations` reads), or a manifest CSV with columns ``audio``,
+``annotation`` and optional ``softness_s`` / ``annotator``. Features are computed once per file
+(log-mel only; the flux channel is derived per batch) and kept in memory as float16, with an
+optional on-disk cache keyed by file content and feature settings. Targets are event counts per
+frame; event ``t`` seconds falls in frame ``round(t * frame_rate_hz)``.
+
+Label perturbation for experiments follows the paper: ``label_noise_s`` shifts every event by
+N(0, σ²), drawn once per file from the seed; ``label_shift_s`` moves a whole file by ±δ.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .annotations import read_annotations
+from .errors import DatasetError
+from .events import Event
+from .fileio import ANNOTATION_EXTENSIONS, AUDIO_EXTENSIONS
+
+ONSET_CLASS = "onset"  # single-class models: every annotated event is an onset
+
+
+@dataclass
+class FileEntry:
+    audio: Path
+    annotation: Path
+    softness_s: float | None = None  # per-file label reliability (manifest column)
+    annotator: str | None = None
+
+
+@dataclass
+class TrackData:
+    """One file, ready for training: log-mel features and frame targets."""
+
+    entry: FileEntry
+    logmel: np.ndarray  # (n_frames, n_mels) float16
+    targets: np.ndarray  # (n_frames, n_classes) float32 event counts (perturbed labels)
+    events: list[Event]  # the labels as given (unperturbed), for validation scoring
+    duration_s: float
+
+
+@dataclass
+class DatasetSummary:
+    files: int
+    hours: float
+    events: dict[str, int] = field(default_factory=dict)
+    ignored_labels: dict[str, int] = field(default_factory=dict)
+
+
+def find_entries(path: str | Path) -> list[FileEntry]:
+    """Audio/annotation pairs of a dataset folder or manifest CSV.
+
+    Raises
+    ------
+    DatasetError
+        Missing path, no audio, or audio files without an annotation (the first few are named).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"dataset {str(path)!r} does not exist")
+    if path.is_file():
+        return _read_manifest(path)
+    audio = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not audio:
+        raise DatasetError(f"{path}: no audio files found (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
+    entries, orphans = [], []
+    for file in audio:
+        sidecars = [file.with_suffix(ext) for ext in sorted(ANNOTATION_EXTENSIONS)]
+        found = [s for s in sidecars if s.is_file()]
+        if found:
+            entries.append(FileEntry(audio=file, annotation=found[0]))
+        else:
+            orphans.append(file)
+    if orphans:
+        names = ", ".join(str(p) for p in orphans[:3]) + (f" and {len(orphans) - 3} more" if len(orphans) > 3 else "")
+        raise DatasetError(
+            f"{len(orphans)} audio file(s) have no annotation with the same name: {names} "
+            f"(expected e.g. {orphans[0].with_suffix('.csv').name})"
+        )
+    return entries
+
+
+def _read_manifest(path: Path) -> list[FileEntry]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"audio", "annotation"} <= set(rows[0]):
+        raise DatasetError(f"{path}: a manifest needs a header with columns audio,annotation[,softness_s,annotator]")
+    entries = []
+    for line, row in enumerate(rows, start=2):
+        audio, annotation = path.parent / row["audio"], path.parent / row["annotation"]
+        for file in (audio, annotation):
+            if not file.is_file():
+                raise DatasetError(f"{path}:{line}: {file} does not exist")
+        softness = row.get("softness_s") or None
+        try:
+            softness = float(softness) if softness is not None else None
+        except ValueError:
+            raise DatasetError(f"{path}:{line}: softness_s {row['softness_s']!r} is not a number of seconds") from None
+        entries.append(FileEntry(audio, annotation, softness, row.get("annotator") or None))
+    return entries
+
+
+def select_events(events: list[Event], classes: list[str]) -> tuple[list[Event], dict[str, int]]:
+    """Events of the training classes (all merged into ``onset`` for a one-class onset model),
+    and counts of the labels left out (distractors such as cymbals for a kick/snare/hi-hat model)."""
+    if classes == [ONSET_CLASS]:
+        return [Event(e.time_s, ONSET_CLASS, e.midi_note, e.velocity) for e in events], {}
+    wanted = {c.lower(): c for c in classes}
+    kept, ignored = [], {}
+    for e in events:
+        name = wanted.get(e.label.lower())
+        if name is None:
+            ignored[e.label] = ignored.get(e.label, 0) + 1
+        else:
+            kept.append(Event(e.time_s, name, e.midi_note, e.velocity))
+    return kept, ignored
+
+
+def perturb_times(times: np.ndarray, *, noise_s: float, shift_s: float, rng: np.random.Generator) -> np.ndarray:
+    """Label noise of the paper: Gaussian per event and/or one ±shift per file."""
+    out = times.astype(float).copy()
+    if noise_s > 0:
+        out = out + rng.normal(0.0, noise_s, size=out.shape)
+    if shift_s > 0:
+        out = out + shift_s * (1 if rng.random() < 0.5 else -1)
+    return out
+
+
+def frame_targets(events: list[Event], classes: list[str], n_frames: int, frame_rate_hz: float, times: np.ndarray) -> np.ndarray:
+    """Counts per (frame, class); events falling outside the file are clipped to its ends."""
+    targets = np.zeros((n_frames, len(classes)), dtype=np.float32)
+    index = {c: i for i, c in enumerate(classes)}
+    for event, t in zip(events, times):
+        frame = int(np.clip(np.rint(t * frame_rate_hz), 0, n_frames - 1))
+        targets[frame, index[event.label]] += 1
+    return targets
+
+
+def _cache_key(audio: Path, feature_config) -> str:
+    stat = audio.stat()
+    ident = json.dumps([str(audio.resolve()), stat.st_size, stat.st_mtime_ns, asdict(feature_config)])
+    return hashlib.sha1(ident.encode()).hexdigest()[:20]
+
+
+def compute_logmel(audio_path: Path, feature_module, *, cache_dir: Path | None) -> np.ndarray:
+    """Log-mel of one file (float16), read from or written to ``cache_dir`` when given."""
+    import torch
+
+    from .audio import load_audio
+    from .fileio import atomic_write
+
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"{_cache_key(audio_path, feature_module.config)}.npy"
+        if cache_file.is_file():
+            return np.load(cache_file, allow_pickle=False)
+    audio = load_audio(audio_path, sample_rate=feature_module.config.sample_rate)
+    with torch.inference_mode():
+        logmel = feature_module.logmel(torch.from_numpy(audio))[0].numpy().astype(np.float16)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(cache_file, "wb") as fh:
+            np.save(fh, logmel, allow_pickle=False)
+    return logmel
+
+
+def load_tracks(
+    entries: list[FileEntry],
+    *,
+    classes: list[str],
+    feature_module,
+    class_map=None,
+    label_noise_s: float = 0.0,
+    label_shift_s: float = 0.0,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    on_file: Callable[[int], None] | None = None,
+) -> tuple[list[TrackData], DatasetSummary]:
+    """Features and targets for every entry.
+
+    Raises
+    ------
+    DatasetError
+        An annotation beyond the end of its audio (more than 0.5 s), or a class that never
+        appears in any annotation (the labels that do appear are listed).
+    AnnotationError, AudioLoadError
+        Unreadable files.
+    """
+    frame_rate = feature_module.config.frame_rate_hz
+    tracks, ignored, counts = [], {}, {c: 0 for c in classes}
+    for index, entry in enumerate(entries):
+        events, left_out = select_events(read_annotations(entry.annotation, class_map=class_map), classes)
+        for label, n in left_out.items():
+            ignored[label] = ignored.get(label, 0) + n
+        logmel = compute_logmel(entry.audio, feature_module, cache_dir=cache_dir)
+        duration = (len(logmel) - 1) / frame_rate
+        late = [e.time_s for e in events if e.time_s > duration + 0.5]
+        if late:
+            raise DatasetError(
+                f"{entry.annotation}: {len(late)} event(s) after the end of {entry.audio.name} "
+                f"({duration:.2f} s), first at {late[0]:.3f} s (times in milliseconds? wrong audio file?)"
+            )
+        # Seeded per file so the noise is drawn once and is the same in every epoch and on resume.
+        rng = np.random.default_rng([seed, index])
+        times = perturb_times(np.array([e.time_s for e in events]), noise_s=label_noise_s, shift_s=label_shift_s, rng=rng)
+        targets = frame_targets(events, classes, len(logmel), frame_rate, times)
+        for e in events:
+            counts[e.label] += 1
+        tracks.append(TrackData(entry, logmel, targets, events, duration))
+        if on_file is not None:
+            on_file(index + 1)
+    missing = [c for c, n in counts.items() if n == 0]
+    if missing:
+        seen = sorted(set(ignored) | {c for c, n in counts.items() if n})
+        raise DatasetError(
+            f"class(es) {', '.join(missing)} never appear in the annotations; labels found: {', '.join(seen) or 'none'}"
+        )
+    hours = sum(t.duration_s for t in tracks) / 3600
+    return tracks, DatasetSummary(files=len(tracks), hours=round(hours, 4), events=counts, ignored_labels=ignored)
+
+
+class CropSampler:
+    """Random fixed-length crops, files drawn in proportion to their length."""
+
+    def __init__(self, tracks: list[TrackData], *, crop_frames: int, rng: np.random.Generator):
+        self.tracks = tracks
+        self.crop_frames = crop_frames
+        self.rng = rng
+        lengths = np.array([len(t.logmel) for t in tracks], dtype=float)
+        self.weights = lengths / lengths.sum()
+
+    def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``logmel (B, T, M)``, ``targets (B, T, C)``, ``mask (B, T)`` and the track index of each
+        crop; short files are padded and masked."""
+        n_mels = self.tracks[0].logmel.shape[1]
+        n_classes = self.tracks[0].targets.shape[1]
+        logmel = np.zeros((batch_size, self.crop_frames, n_mels), dtype=np.float32)
+        targets = np.zeros((batch_size, self.crop_frames, n_classes), dtype=np.float32)
+        mask = np.zeros((batch_size, self.crop_frames), dtype=bool)
+        chosen = self.rng.choice(len(self.tracks), size=batch_size, p=self.weights)
+        for b, which in enumerate(chosen):
+            track = self.tracks[which]
+            start = int(self.rng.integers(0, max(1, len(track.logmel) - self.crop_frames + 1)))
+            piece = slice(start, start + self.crop_frames)
+            n = len(track.logmel[piece])
+            logmel[b, :n] = track.logmel[piece]
+            targets[b, :n] = track.targets[piece]
+            mask[b, :n] = True
+        return logmel, targets, mask, chosen

@@ -1,0 +1,556 @@
+"""Evaluation runs: pair reference and estimate files, or run a model over an annotated folder,
+and score everything with :mod:`softloc_cli.metrics`.
+
+Conventions
+-----------
+- Files pair by *stem*: the path below the folder without its extension (``a/song.mid`` pairs
+  with ``a/song.csv``); a file whose stem has no counterpart at that path pairs by bare name
+  (``song``) when that name is unique on both sides. Two given files always pair. Files left
+  over are reported as unmatched, never an error.
+- When one folder has several annotation files of one stem (``song.csv`` and ``song.mid``),
+  the first extension in alphabetical order is used, as :func:`softloc_cli.data.find_entries`
+  does for training; the others are reported in ``ignored``.
+- An annotated data folder holds audio files, each with a *sidecar* annotation of the same stem
+  beside it; a CSV manifest (``audio,annotation``) works too.
+- Labels: with a class map, both sides are mapped through it and events outside it are dropped
+  (and counted per file). ``classes`` restricts scoring to those classes (rows with zero counts
+  are still reported); ``merge_classes`` scores all events as one class ``onset``.
+- One unreadable file does not stop an evaluation: it is recorded with its error, and the
+  others are scored.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .classmap import DRUM_CLASSES, ClassMap, as_class_map, resolve_label
+from .errors import DatasetError, SoftlocError
+from .events import Event
+from .fileio import ANNOTATION_EXTENSIONS, AUDIO_EXTENSIONS, atomic_write
+from .metrics import PooledScores, Scores, merge_labels, pool_scores, score_events, scores_rows
+
+__all__ = [
+    "DataItem",
+    "Evaluation",
+    "FileResult",
+    "Pair",
+    "Pairing",
+    "evaluate_model",
+    "evaluate_pairs",
+    "find_annotated_audio",
+    "map_events",
+    "pair_annotations",
+    "write_scores_csv",
+]
+
+MERGED_CLASS = "onset"
+CSV_FIELDS = ["class", "n_ref", "n_est", "tp", "fp", "fn", "precision", "recall", "f1",
+              "mean_dev_s", "median_dev_s", "std_dev_s",
+              "file_mean_precision", "file_mean_recall", "file_mean_f1", "n_files"]
+_EXT_RANK = {ext: i for i, ext in enumerate(sorted(ANNOTATION_EXTENSIONS))}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A reference annotation and what it is compared with (an annotation or, for a model, audio)."""
+
+    stem: str
+    reference: Path
+    estimate: Path
+
+
+@dataclass
+class Pairing:
+    """Result of matching two sides by stem."""
+
+    pairs: list[Pair]
+    unmatched_reference: list[Path] = field(default_factory=list)
+    unmatched_estimate: list[Path] = field(default_factory=list)
+    ignored: list[Path] = field(default_factory=list)  # same-stem duplicates not used
+
+
+@dataclass(frozen=True)
+class DataItem:
+    """An audio file and its sidecar annotation."""
+
+    stem: str
+    audio: Path
+    annotation: Path
+
+
+@dataclass
+class FileResult:
+    """Scores of one file, or why it could not be scored."""
+
+    stem: str
+    reference: Path
+    estimate: Path
+    scores: Scores | None = None
+    error: str | None = None
+    dropped: dict[str, int] = field(default_factory=dict)  # label → events left out (class map / classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stem": self.stem,
+            "reference": str(self.reference),
+            "estimate": str(self.estimate),
+            "status": "failed" if self.error else "scored",
+            "error": self.error,
+            "dropped": self.dropped,
+            "scores": self.scores.to_dict() if self.scores is not None else None,
+        }
+
+
+@dataclass
+class Evaluation:
+    """Everything an evaluation produced: per-file results, pooled scores, what was unmatched.
+
+    ``pooled`` is None when no file could be scored. ``plot`` holds, for model evaluations, the
+    ``(transcription, reference events)`` of the file asked for with ``plot_stem``.
+    """
+
+    window_s: float
+    files: list[FileResult]
+    pooled: PooledScores | None
+    unmatched_reference: list[Path] = field(default_factory=list)
+    unmatched_estimate: list[Path] = field(default_factory=list)
+    model: str | None = None
+    plot: tuple[Any, list[Event]] | None = None
+
+    @property
+    def scored(self) -> list[FileResult]:
+        return [f for f in self.files if f.scores is not None]
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.error is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the pooled :meth:`PooledScores.to_dict` keys at top level, plus files."""
+        pooled = self.pooled.to_dict() if self.pooled is not None else {
+            "window_s": self.window_s, "classes": {}, "overall": None, "n_files": 0, "mean_per_file": {}}
+        return {
+            "model": self.model,
+            **pooled,
+            "scored": len(self.scored),
+            "failed": len(self.failed),
+            "unmatched": {
+                "reference": [str(p) for p in self.unmatched_reference],
+                "estimate": [str(p) for p in self.unmatched_estimate],
+            },
+            "files": [f.to_dict() for f in self.files],
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# pairing
+
+
+def _files(folder: Path, extensions: Iterable[str], recursive: bool) -> list[Path]:
+    extensions = set(extensions)
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in extensions
+                  and not p.name.startswith("."))
+
+
+def _index(folder: Path, recursive: bool) -> tuple[dict[str, Path], list[Path]]:
+    """Annotation files by stem (relative path without extension), preferred extension first."""
+    groups: dict[str, list[Path]] = {}
+    for path in _files(folder, ANNOTATION_EXTENSIONS, recursive):
+        groups.setdefault(path.relative_to(folder).with_suffix("").as_posix(), []).append(path)
+    chosen, ignored = {}, []
+    for key, paths in groups.items():
+        paths.sort(key=lambda p: _EXT_RANK.get(p.suffix.lower(), len(_EXT_RANK)))
+        chosen[key] = paths[0]
+        ignored += paths[1:]
+    return chosen, ignored
+
+
+def _match(ref: dict[str, Path], est: dict[str, Path]) -> tuple[list[Pair], list[Path], list[Path]]:
+    pairs = [Pair(key, ref[key], est[key]) for key in ref if key in est]
+    left_ref = {k: p for k, p in ref.items() if k not in est}
+    left_est = {k: p for k, p in est.items() if k not in ref}
+    by_name_ref: dict[str, list[str]] = {}
+    by_name_est: dict[str, list[str]] = {}
+    for key in left_ref:
+        by_name_ref.setdefault(key.rsplit("/", 1)[-1], []).append(key)
+    for key in left_est:
+        by_name_est.setdefault(key.rsplit("/", 1)[-1], []).append(key)
+    for name, keys in by_name_ref.items():
+        others = by_name_est.get(name, [])
+        if len(keys) == 1 and len(others) == 1:
+            pairs.append(Pair(keys[0], left_ref.pop(keys[0]), left_est.pop(others[0])))
+    pairs.sort(key=lambda p: p.stem)
+    return pairs, sorted(left_ref.values()), sorted(left_est.values())
+
+
+def pair_annotations(reference: str | Path, estimate: str | Path, *, recursive: bool = True) -> Pairing:
+    """Pair reference and estimate annotation files; each side is a file or a folder.
+
+    Parameters
+    ----------
+    reference, estimate : str or Path
+        Annotation files (any format :func:`softloc_cli.annotations.read_annotations` reads) or
+        folders of them.
+    recursive : bool
+        Search folders recursively.
+
+    Returns
+    -------
+    pairing : Pairing
+        Pairs sorted by stem, plus the files of either side left without a counterpart. A file
+        given against a folder that lacks its stem is unmatched; the folder's other files are
+        not listed.
+
+    Raises
+    ------
+    DatasetError
+        A path that does not exist.
+
+    Examples
+    --------
+    >>> pairing = pair_annotations("refs/", "estimates/")
+    >>> [p.stem for p in pairing.pairs], pairing.unmatched_reference
+    (['take1', 'take2'], [PosixPath('refs/take3.csv')])
+    """
+    reference, estimate = Path(reference), Path(estimate)
+    for path, side in ((reference, "reference"), (estimate, "estimate")):
+        if not path.exists():
+            raise DatasetError(f"{side} {str(path)!r} does not exist")
+    if reference.is_file() and estimate.is_file():
+        return Pairing([Pair(reference.stem, reference, estimate)])
+    if reference.is_file():
+        index, ignored = _index(estimate, recursive)
+        pairs, unmatched, _ = _match({reference.stem: reference}, index)
+        return Pairing(pairs, unmatched, [], [p for p in ignored if p.stem == reference.stem])
+    if estimate.is_file():
+        index, ignored = _index(reference, recursive)
+        pairs, _, unmatched = _match(index, {estimate.stem: estimate})
+        return Pairing(pairs, [], unmatched, [p for p in ignored if p.stem == estimate.stem])
+    ref_index, ref_ignored = _index(reference, recursive)
+    est_index, est_ignored = _index(estimate, recursive)
+    if not ref_index:
+        raise DatasetError(
+            f"{reference}: no annotation files found (looked for {', '.join(sorted(ANNOTATION_EXTENSIONS))})")
+    pairs, left_ref, left_est = _match(ref_index, est_index)
+    return Pairing(pairs, left_ref, left_est, ref_ignored + est_ignored)
+
+
+def find_annotated_audio(data: str | Path, *, recursive: bool = True) -> Pairing:
+    """Audio files of a folder (or one audio file, or a CSV manifest) with their sidecar annotations.
+
+    Returns
+    -------
+    pairing : Pairing
+        ``pairs`` with ``reference`` = annotation and ``estimate`` = audio; audio without an
+        annotation is in ``unmatched_estimate``, annotations without audio in
+        ``unmatched_reference``.
+
+    Raises
+    ------
+    DatasetError
+        A missing path, a folder without audio, or a malformed manifest.
+
+    Examples
+    --------
+    >>> [p.stem for p in find_annotated_audio("my-data/").pairs]
+    ['take1', 'take2']
+    """
+    data = Path(data)
+    if not data.exists():
+        raise DatasetError(f"data {str(data)!r} does not exist")
+    if data.is_file() and data.suffix.lower() in AUDIO_EXTENSIONS:
+        sidecars = sorted((p for p in data.parent.glob(data.stem + ".*")
+                           if p.suffix.lower() in ANNOTATION_EXTENSIONS),
+                          key=lambda p: _EXT_RANK[p.suffix.lower()])
+        if not sidecars:
+            return Pairing([], [], [data])
+        return Pairing([Pair(data.stem, sidecars[0], data)], ignored=sidecars[1:])
+    if data.is_file():
+        from .data import find_entries  # a manifest: audio,annotation columns
+
+        entries = find_entries(data)
+        return Pairing([Pair(e.audio.stem, e.annotation, e.audio) for e in entries])
+    audio = _files(data, AUDIO_EXTENSIONS, recursive)
+    if not audio:
+        raise DatasetError(
+            f"{data}: no audio files found (looked for {', '.join(sorted(AUDIO_EXTENSIONS))}); "
+            "to score annotation files against each other use `softloc evaluate REF EST`")
+    index, ignored = _index(data, recursive)
+    pairs, orphans = [], []
+    for path in audio:
+        key = path.relative_to(data).with_suffix("").as_posix()
+        if key in index:
+            pairs.append(Pair(key, index.pop(key), path))
+        else:
+            orphans.append(path)
+    return Pairing(pairs, sorted(index.values()), orphans, ignored)
+
+
+# ---------------------------------------------------------------------------------------------
+# labels
+
+
+def map_events(events: Iterable[Event], class_map: ClassMap | str | dict | None) -> tuple[list[Event], Counter]:
+    """Rename events to the classes of ``class_map`` (by label, then by MIDI note).
+
+    Returns the mapped events and the count of events dropped per label (not in the map).
+    Without a class map the events are returned unchanged.
+
+    Examples
+    --------
+    >>> map_events([Event(1.0, "bd", 36)], "kick=35,36")[0]
+    [Event(time_s=1.0, label='kick', midi_note=36, velocity=100)]
+    """
+    cm = as_class_map(class_map)
+    events = list(events)
+    if cm is None:
+        return events, Counter()
+    kept, dropped = [], Counter()
+    for e in events:
+        found = resolve_label(e.label, cm)
+        if found is None and e.midi_note is not None:
+            found = resolve_label(str(e.midi_note), cm)
+        if found is None:
+            dropped[e.label] += 1
+            continue
+        kept.append(Event(e.time_s, found[0], e.midi_note, e.velocity))
+    return kept, dropped
+
+
+def _select(events: list[Event], classes: Sequence[str] | None, merge: bool,
+            dropped: Counter) -> list[Event]:
+    if classes is not None:
+        wanted = {c.lower(): c for c in classes}
+        kept = []
+        for e in events:
+            name = wanted.get(e.label.lower())
+            if name is None:
+                dropped[e.label] += 1
+            else:
+                kept.append(Event(e.time_s, name, e.midi_note, e.velocity))
+        events = kept
+    return merge_labels(events, MERGED_CLASS) if merge else events
+
+
+def _class_order(labels: Iterable[str]) -> list[str]:
+    rank = {name: i for i, name in enumerate(DRUM_CLASSES)}
+    return sorted(set(labels), key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def _score_all(
+    loaded: list[tuple[FileResult, list[Event], list[Event]]],
+    *,
+    window_s: float,
+    classes: Sequence[str] | None,
+    merge_classes: bool,
+) -> PooledScores | None:
+    """Score every loaded file with one class list, so that rows and means line up."""
+    if merge_classes:
+        names = [MERGED_CLASS]
+    elif classes is not None:
+        names = list(classes)
+    else:
+        names = _class_order(e.label for _, ref, est in loaded for e in (*ref, *est))
+    for result, ref, est in loaded:
+        result.scores = score_events(ref, est, window_s=window_s, classes=names)
+    scored = [r.scores for r, _, _ in loaded]
+    return pool_scores(scored) if scored else None
+
+
+def _read(path: Path, class_map: ClassMap | None, default_label: str) -> tuple[list[Event], dict[str, int]]:
+    from .annotations import read_annotation_file
+
+    found = read_annotation_file(path, class_map=class_map, default_label=default_label)
+    return found.events, dict(found.unknown)
+
+
+def evaluate_pairs(
+    pairing: Pairing,
+    *,
+    window_s: float = 0.05,  # the mir_eval onset tolerance
+    class_map: ClassMap | str | None = None,
+    classes: Sequence[str] | None = None,
+    merge_classes: bool = False,
+    on_file: Callable[[Pair], None] | None = None,
+) -> Evaluation:
+    """Score each pair's estimate annotation against its reference annotation.
+
+    Parameters
+    ----------
+    pairing : Pairing
+        From :func:`pair_annotations`.
+    window_s : float > 0
+        Matching tolerance in seconds (default 0.05).
+    class_map : ClassMap or str, optional
+        Applied to both sides (e.g. ``"kick=35,36 snare=38,40"``); other labels are dropped.
+    classes : sequence of str, optional
+        Score only these classes, in this order.
+    merge_classes : bool
+        Class-agnostic onset scoring.
+    on_file : callable, optional
+        Called with each pair before it is read.
+
+    Returns
+    -------
+    evaluation : Evaluation
+        Files that cannot be read carry their error; ``pooled`` is None if none could be scored.
+
+    Examples
+    --------
+    >>> ev = evaluate_pairs(pair_annotations("refs/", "est/"), class_map="kick=35,36 snare=38")
+    >>> ev.pooled.pooled.overall.f1
+    0.93
+    """
+    cm = as_class_map(class_map)
+    results, loaded = [], []
+    for pair in pairing.pairs:
+        if on_file is not None:
+            on_file(pair)
+        result = FileResult(pair.stem, pair.reference, pair.estimate)
+        results.append(result)
+        try:
+            ref, ref_unknown = _read(pair.reference, cm, MERGED_CLASS)
+            est, est_unknown = _read(pair.estimate, cm, MERGED_CLASS)
+        except SoftlocError as exc:
+            result.error = str(exc)
+            continue
+        dropped = Counter(ref_unknown) + Counter(est_unknown)
+        ref = _select(ref, classes, merge_classes, dropped)
+        est = _select(est, classes, merge_classes, dropped)
+        result.dropped = dict(dropped.most_common())
+        loaded.append((result, ref, est))
+    pooled = _score_all(loaded, window_s=window_s, classes=classes, merge_classes=merge_classes)
+    return Evaluation(window_s, results, pooled, pairing.unmatched_reference, pairing.unmatched_estimate)
+
+
+def evaluate_model(
+    model,
+    pairing: Pairing,
+    *,
+    decode=None,
+    window_s: float = 0.05,  # the mir_eval onset tolerance
+    class_map: ClassMap | str | None = None,
+    classes: Sequence[str] | None = None,
+    merge_classes: bool = False,
+    plot_stem: str | None = None,
+    on_file: Callable[[Pair], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> Evaluation:
+    """Transcribe each audio file with ``model`` and score it against its sidecar annotation.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        From :func:`softloc_cli.transcribe.load_model`.
+    pairing : Pairing
+        From :func:`find_annotated_audio` (``reference`` = annotation, ``estimate`` = audio).
+    decode : DecodeConfig, optional
+        Overrides the model's stored decode settings (e.g. a threshold).
+    window_s, class_map, merge_classes
+        As :func:`evaluate_pairs`.
+    classes : sequence of str, optional
+        Classes to score; default the model's classes (reference labels the model does not
+        have are left out and counted in ``dropped``). A one-class ``onset`` model is scored
+        class-agnostically.
+    plot_stem : str, optional
+        Keep this file's transcription (with activations) and reference in ``Evaluation.plot``.
+    on_file, on_progress : callable, optional
+        Called with each pair before it is processed, and with seconds of audio done.
+
+    Returns
+    -------
+    evaluation : Evaluation
+
+    Raises
+    ------
+    ConfigError
+        A name in ``classes`` that the model (or class map) does not have.
+
+    Examples
+    --------
+    >>> ev = evaluate_model(load_model("drums"), find_annotated_audio("my-data/"))
+    >>> ev.pooled.pooled.classes["kick"].f1
+    0.97
+    """
+    from .errors import ConfigError
+    from .transcribe import transcribe_file
+
+    cm = as_class_map(class_map)
+    labels = list(model.config.labels)
+    mapped, _ = map_events([Event(0.0, n, m) for n, m in zip(labels, model.config.midi_notes)], cm)
+    model_classes = list(dict.fromkeys(e.label for e in mapped))
+    if classes is not None:
+        known = {c.lower() for c in model_classes}
+        unknown = [c for c in classes if c.lower() not in known]
+        if unknown:
+            raise ConfigError(f"class(es) {', '.join(unknown)} not predicted by the model; "
+                              f"its classes are {', '.join(model_classes)}")
+    if model_classes == [MERGED_CLASS]:
+        merge_classes = True
+    selection = list(classes) if classes is not None else model_classes
+    results, loaded, plot = [], [], None
+    for pair in pairing.pairs:
+        if on_file is not None:
+            on_file(pair)
+        result = FileResult(pair.stem, pair.reference, pair.estimate)
+        results.append(result)
+        try:
+            ref, ref_unknown = _read(pair.reference, cm, MERGED_CLASS)
+            transcription = transcribe_file(model, pair.estimate, decode=decode, on_progress=on_progress)
+        except SoftlocError as exc:
+            result.error = str(exc)
+            continue
+        if plot_stem is not None and pair.stem == plot_stem:
+            plot = (transcription, ref)
+        est, est_dropped = map_events(transcription.events, cm)
+        dropped = Counter(ref_unknown) + est_dropped
+        keep = None if merge_classes and classes is None else selection
+        ref = _select(ref, keep, merge_classes, dropped)
+        est = _select(est, keep, merge_classes, dropped)
+        result.dropped = dict(dropped.most_common())
+        loaded.append((result, ref, est))
+    pooled = _score_all(loaded, window_s=window_s, classes=None if merge_classes else selection,
+                        merge_classes=merge_classes)
+    return Evaluation(window_s, results, pooled, pairing.unmatched_reference, pairing.unmatched_estimate,
+                      model=model.config.name, plot=plot)
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return str(value)
+
+
+def write_scores_csv(pooled: PooledScores, path: str | Path) -> Path:
+    """Write pooled scores as CSV, atomically: one row per class, then ``overall``.
+
+    Columns are :data:`CSV_FIELDS`: pooled counts, P/R/F1, timing in seconds (empty without
+    matches) and the per-file means; floats with 6 decimals, ``.`` as the decimal point.
+
+    Examples
+    --------
+    >>> write_scores_csv(evaluation.pooled, "scores.csv")
+    PosixPath('scores.csv')
+    """
+    path = Path(path)
+    with atomic_write(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for row in scores_rows(pooled):
+            mean = pooled.mean_per_file.get(row["class"], {})
+            full = {**row, "file_mean_precision": mean.get("precision"), "file_mean_recall": mean.get("recall"),
+                    "file_mean_f1": mean.get("f1"), "n_files": mean.get("n_files")}
+            writer.writerow({k: _cell(full.get(k)) for k in CSV_FIELDS})
+    return path

@@ -1,0 +1,744 @@
+"""Training losses: SoftLoc (soft localisation + mass convergence) and frame-wise baselines.
+
+Conventions
+-----------
+- Tensors are ``(batch, frames, classes)``; ``mask`` is ``(batch, frames)`` bool with True on real
+  frames (False on padding). Padded frames never contribute, so a padded batch gives the same
+  per-sequence values as each sequence on its own.
+- Losses take **logits** (pre-sigmoid outputs), so ``log p = logsigmoid(x)`` and
+  ``log(1 - p) = logsigmoid(-x)`` are exact and finite. The lower-level functions
+  (:func:`sll_loss`, :func:`count_nll`) take probabilities or log-probabilities so that tests can
+  feed probabilities of exactly 0 and 1.
+- Targets are 0/1 per frame (or event counts per frame). A (sequence, class) count is the
+  rounded sum of its targets over the real frames.
+- Softness is in seconds in :class:`LossConfig` and in frames (``softness_frames``) everywhere
+  else; ``frame_rate_hz`` converts.
+- Reductions: every term is first computed per (sequence, class) -- summed over frames for the
+  frame-wise terms (L_SLL, BCE), the negative log-probability of the whole count for L_MC -- and
+  then averaged over sequences and classes. Both SoftLoc terms therefore grow with the number of
+  events in a crop, not with the batch size, so ``alpha`` keeps its meaning at any crop length
+  and batch size. (The authors summed L_SLL over the batch and averaged L_MC, which makes their
+  L_SLL ``batch_size`` times larger; ``sll_weight=32`` reproduces their balance at batch 32.)
+- The whole module is float32 (or float64) and runs with autocast disabled, on any device.
+
+References: Schroeter et al., "SoftLoc", ICLR 2020, Eqs. 2-5; Reed et al. 2014 (bootstrapping).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .configs import from_dict as _config_from_dict
+from .errors import ConfigError
+
+MEASURES = ("mse", "log")
+SCHEDULES = ("constant", "ramp", "linear")
+KERNEL_RADIUS_SIGMAS = 4.0  # Gaussian truncated at 4 sigma, as in the authors' code
+_DIRECT_PRODUCT_MAX_LEN = 5  # longer polynomials are multiplied by FFT (faster on CPU from 9 on)
+_TILT_MAX_ITERATIONS = 40
+
+
+# ----------------------------------------------------------------------------------------------
+# Schedules
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A scalar that changes with the training step.
+
+    Kinds
+    -----
+    ``constant``
+        Always ``start``.
+    ``ramp``
+        The paper's ramp ``max(min((step - ramp_start) / ramp_steps, hi), lo)`` with
+        ``lo, hi = sorted((start, end))``: held at ``lo`` until the ramp passes it, then linear
+        with slope ``1 / ramp_steps``, capped at ``hi``.
+    ``linear``
+        ``start`` until ``ramp_start``, then linear to ``end`` at ``ramp_start + ramp_steps``,
+        then ``end`` (a warm-up when ``end > start``, an annealing when ``end < start``).
+
+    Examples
+    --------
+    >>> Schedule("ramp", start=0.2, end=0.9, ramp_start=100_000, ramp_steps=100_000)(150_000)
+    0.5
+    """
+
+    kind: str
+    start: float
+    end: float
+    ramp_start: int = 0
+    ramp_steps: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in SCHEDULES:
+            raise ConfigError(f"schedule kind {self.kind!r} is unknown; valid kinds are {', '.join(SCHEDULES)}")
+        if self.ramp_steps < 1:
+            raise ConfigError(f"ramp_steps={self.ramp_steps} must be a positive integer")
+
+    def __call__(self, step: int) -> float:
+        if self.kind == "constant":
+            return float(self.start)
+        progress = (step - self.ramp_start) / self.ramp_steps
+        if self.kind == "ramp":
+            lo, hi = sorted((self.start, self.end))
+            return float(max(min(progress, hi), lo))
+        progress = min(max(progress, 0.0), 1.0)
+        return float(self.start + (self.end - self.start) * progress)
+
+
+# ----------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LossConfig:
+    """Every setting of the training loss; stored in the model's ``config.json``.
+
+    The registry key ``name`` picks the loss (:func:`loss_names`); fields that the chosen loss
+    does not use are kept but ignored.
+    """
+
+    name: str = "softloc"  # registry key: softloc | sll | mc | bce | smoothed | bootstrap
+    # --- soft localisation (L_SLL) ---
+    softness_s: float = 0.08  # Gaussian std, 80 ms (paper drum sweep: softness ~ U[0, 150] ms)
+    softness_end_s: float | None = None  # if set, softness narrows linearly to this value ...
+    softness_ramp_start: int = 0  # ... starting at this step ...
+    softness_ramp_steps: int = 10_000  # ... and reaching it this many steps later
+    measure: str = "mse"  # "mse": bounded local squared error (paper, Sec. 4.1); "log": -log(1-|d|), Eq. 5
+    sll_weight: float = 1.0  # multiplies L_SLL inside the mix; 32 = authors' batch-summed scale at batch 32
+    # --- mixing weight alpha of L_MC: L = (1 - alpha) * sll_weight * L_SLL + alpha * L_MC ---
+    alpha_schedule: str = "ramp"  # "constant" (alpha_start) | "ramp" (paper) | "linear" (warm-up)
+    alpha_start: float = 0.2  # paper: lower clip 0.2
+    alpha_end: float = 0.9  # paper: upper clip 0.9
+    alpha_ramp_start: int = 0  # paper: 1e5 (piano) / 3e4 (drums) of 150-160k steps; here for ~10k-step runs
+    alpha_ramp_steps: int = 5_000  # paper: 1e5; with ramp_start 0: alpha 0.2 until step 1000, 0.9 from 4500
+    # --- baselines ---
+    bce_pos_weight: float = 1.0  # weight of positive frames in bce / smoothed / bootstrap
+    bce_widen_frames: int = 0  # bce: targets widened to +-this many frames (1 = the prototype's +-1 frame)
+    smoothed_sigma_s: float = 0.02  # smoothed: std of the peak-1 Gaussian that widens the labels, 20 ms
+    bootstrap_beta: float = 0.95  # bootstrap: target = beta * y + (1 - beta) * p_detached (Reed et al. 2014)
+
+    def __post_init__(self) -> None:
+        if self.name not in LOSSES:
+            raise ConfigError(f"loss {self.name!r} is unknown; available losses = {loss_names()}")
+        if self.measure not in MEASURES:
+            raise ConfigError(f"measure={self.measure!r} is unknown; expected one of {', '.join(MEASURES)}")
+        if self.alpha_schedule not in SCHEDULES:
+            raise ConfigError(
+                f"alpha_schedule={self.alpha_schedule!r} is unknown; expected one of {', '.join(SCHEDULES)}"
+            )
+        for key in ("alpha_start", "alpha_end", "bootstrap_beta"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"{key}={getattr(self, key)} must lie in [0, 1]")
+        for key in ("softness_s", "softness_end_s"):
+            value = getattr(self, key)
+            if value is not None and not 0.0 <= value < 10.0:
+                raise ConfigError(f"{key}={value} must be >= 0 seconds (did you give milliseconds?)")
+        if not 0.0 < self.smoothed_sigma_s < 10.0:
+            raise ConfigError(f"smoothed_sigma_s={self.smoothed_sigma_s} must be > 0 seconds")
+        for key in ("alpha_ramp_steps", "softness_ramp_steps"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}={getattr(self, key)} must be a positive integer")
+        if self.bce_widen_frames < 0:
+            raise ConfigError(f"bce_widen_frames={self.bce_widen_frames} must be >= 0")
+        if self.bce_pos_weight <= 0 or self.sll_weight <= 0:
+            raise ConfigError("bce_pos_weight and sll_weight must be > 0")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LossConfig:
+        """Load a config saved with ``dataclasses.asdict``.
+
+        Raises
+        ------
+        ConfigError
+            On an unknown key (the valid ones are listed), a wrong type or an invalid value.
+        """
+        return _config_from_dict(cls, data, where="loss")
+
+    def alpha(self) -> Schedule:
+        """The alpha schedule described by the ``alpha_*`` fields."""
+        return Schedule(
+            self.alpha_schedule, self.alpha_start, self.alpha_end, self.alpha_ramp_start, self.alpha_ramp_steps
+        )
+
+    def softness(self, *, frame_rate_hz: float) -> Schedule:
+        """The softness schedule, in frames."""
+        start = self.softness_s * frame_rate_hz
+        if self.softness_end_s is None:
+            return Schedule("constant", start, start)
+        end = self.softness_end_s * frame_rate_hz
+        return Schedule("linear", start, end, self.softness_ramp_start, self.softness_ramp_steps)
+
+
+# ----------------------------------------------------------------------------------------------
+# Soft localisation (L_SLL)
+# ----------------------------------------------------------------------------------------------
+
+
+def gaussian_smooth(values: Tensor, softness_frames: Tensor | float, *, normalise: str = "sum") -> Tensor:
+    """Smooth along time with a zero-padded ('same') Gaussian, one std per sequence.
+
+    Parameters
+    ----------
+    values : torch.Tensor [shape=(batch, frames, classes)]
+    softness_frames : float or torch.Tensor [shape=(batch,)], >= 0
+        Gaussian std in frames; 0 leaves the sequence unchanged. Each kernel is truncated at
+        ``ceil(4 * std)`` frames.
+    normalise : {"sum", "peak"}
+        "sum": the kernel sums to 1 (mass is kept; L_SLL). "peak": the kernel peaks at 1 (label
+        widening for the ``smoothed`` baseline).
+
+    Returns
+    -------
+    torch.Tensor [shape=(batch, frames, classes)]
+    """
+    batch, n_frames, _ = values.shape
+    softness = torch.as_tensor(softness_frames, dtype=values.dtype, device=values.device).expand(batch)
+    radius = int(math.ceil(KERNEL_RADIUS_SIGMAS * float(softness.max())))
+    if radius == 0:
+        return values
+    offsets = torch.arange(-radius, radius + 1, dtype=values.dtype, device=values.device)
+    safe = softness.clamp_min(1e-12)[:, None]
+    kernel = torch.exp(-0.5 * (offsets / safe) ** 2)
+    kernel = kernel * (offsets.abs() <= torch.ceil(KERNEL_RADIUS_SIGMAS * softness)[:, None])
+    kernel = torch.where(softness[:, None] > 0, kernel, (offsets == 0).to(values.dtype))
+    if normalise == "sum":
+        kernel = kernel / kernel.sum(-1, keepdim=True)
+    n_fft = _fast_len(n_frames + 2 * radius)
+    spectrum = torch.fft.rfft(values.transpose(1, 2), n=n_fft) * torch.fft.rfft(kernel, n=n_fft)[:, None, :]
+    smoothed = torch.fft.irfft(spectrum, n=n_fft)[..., radius : radius + n_frames]
+    return smoothed.transpose(1, 2)
+
+
+def sll_loss(
+    probs: Tensor,
+    targets: Tensor,
+    softness_frames: Tensor | float,
+    *,
+    mask: Tensor | None = None,
+    measure: str = "mse",
+) -> Tensor:
+    """Soft localisation loss L_SLL (Eq. 2) per sequence and class.
+
+    The same sum-normalised Gaussian smooths predictions and labels; since smoothing is linear,
+    ``d = g * (probs - targets)`` is the difference of the two smoothed processes, and
+    ``|d| <= 1`` for probabilities and 0/1 labels.
+
+    Parameters
+    ----------
+    probs : torch.Tensor [shape=(batch, frames, classes)], values in [0, 1]
+    targets : torch.Tensor [shape=(batch, frames, classes)], values in {0, 1}
+    softness_frames : float or torch.Tensor [shape=(batch,)], >= 0
+        Gaussian std in frames, per sequence (per-file reliability). 0 compares frame by frame.
+    mask : torch.Tensor [shape=(batch, frames)], bool, optional
+        True on real frames; padded frames are zeroed before smoothing and not summed.
+    measure : {"mse", "log"}
+        "mse": ``sum_t d_t**2`` (the paper's bounded local squared error). "log":
+        ``sum_t -log(1 - |d_t|)`` (Eq. 5), which tends to summed BCE as softness -> 0;
+        ``1 - |d|`` is clamped at the dtype's eps so the value stays finite.
+
+    Returns
+    -------
+    torch.Tensor [shape=(batch, classes)]
+        The loss summed over real frames.
+
+    Examples
+    --------
+    >>> y = torch.zeros(1, 50, 1); y[0, 20, 0] = 1
+    >>> float(sll_loss(y, y, 3.0).sum())
+    0.0
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"measure={measure!r} is unknown; expected one of {', '.join(MEASURES)}")
+    _check_same_shape(probs, targets)
+    frame_mask = _frame_mask(mask, probs)
+    diff = gaussian_smooth((probs - targets) * frame_mask, softness_frames)
+    if measure == "mse":
+        per_frame = diff**2
+    else:
+        eps = torch.finfo(diff.dtype).eps
+        per_frame = -torch.log((1 - diff.abs()).clamp_min(eps))
+    return (per_frame * frame_mask).sum(1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Mass convergence / count (L_MC)
+# ----------------------------------------------------------------------------------------------
+
+
+def log_probabilities(probs: Tensor) -> tuple[Tensor, Tensor]:
+    """``(log p, log(1 - p))`` of probabilities, finite (and with finite gradients) at 0 and 1.
+
+    Both arguments of the logarithm are clamped at the dtype's smallest normal number *before*
+    taking the log, so ``p = 0`` or ``p = 1`` gives about -87 (float32) and a zero gradient.
+    """
+    tiny = torch.finfo(probs.dtype).tiny
+    return torch.log(probs.clamp_min(tiny)), torch.log((1 - probs).clamp_min(tiny))
+
+
+def count_nll(log_p: Tensor, log_q: Tensor, counts: Tensor, *, mask: Tensor | None = None) -> Tensor:
+    """Mass-convergence loss L_MC (Eq. 3): ``-log P(N = k)`` per sequence and class.
+
+    ``N = sum_t B_t`` is the Poisson-binomial count of independent per-frame events with
+    probabilities ``p_t``, ``k`` the labelled count. ``P(N = k)`` is the coefficient of ``z**k``
+    in ``G(z) = prod_t (q_t + p_t z)``; it is computed exactly (no absorbing state), as follows.
+
+    1. Exponential tilting. For any ``lam = exp(theta) > 0``,
+       ``q_t + p_t lam w = (q_t + p_t lam) (q'_t + p'_t w)`` with ``p'_t = sigmoid(x_t + theta)``
+       and ``x_t = log p_t - log q_t``, hence
+       ``log P(N = k) = log P'(N = k) - k theta + sum_t log(q_t + p_t lam)``.
+       ``theta`` (per sequence and class, no gradient) is chosen by a few Newton steps so that
+       the tilted mean ``sum_t p'_t`` is about ``k``; then ``P'(N = k)`` is near the mode of the
+       tilted distribution (about ``1 / sqrt(2 pi var)`` or more) and the computation can run in
+       probability space without underflow, even for 100,000 frames and ``k`` in the
+       thousands. Being an identity for every ``theta``, it leaves values and gradients exact.
+    2. Truncated product tree. The ``T`` tilted factors ``(q'_t + p'_t w)`` are multiplied
+       pairwise in ``ceil(log2 T)`` levels, keeping only coefficients ``0..k_max`` (higher
+       powers never feed lower ones). Short products are formed directly, long ones by FFT.
+       Work is ``O(T k_max)`` at most and ``O(T log T)`` for small ``k_max``; depth is
+       ``log2 T``; gradients come from autograd.
+
+    Parameters
+    ----------
+    log_p, log_q : torch.Tensor [shape=(batch, frames, classes)], values <= 0
+        ``log p_t`` and ``log(1 - p_t)``: ``F.logsigmoid(x)`` and ``F.logsigmoid(-x)`` of logits,
+        or :func:`log_probabilities` of probabilities. Values are clamped below at
+        ``log(finfo.tiny)`` so that ``-inf`` gives a finite loss.
+    counts : torch.Tensor [shape=(batch, classes)], integers >= 0
+        Labelled event counts. A count above the number of real frames cannot happen and is
+        clamped to it (this keeps the loss finite).
+    mask : torch.Tensor [shape=(batch, frames)], bool, optional
+        True on real frames. Padded frames contribute the factor 1 (no event possible).
+
+    Returns
+    -------
+    torch.Tensor [shape=(batch, classes)]
+        ``-log P(N = k)`` (>= 0 up to rounding), finite.
+
+    Examples
+    --------
+    >>> p = torch.full((1, 4, 1), 0.5)
+    >>> count_nll(*log_probabilities(p), torch.tensor([[2]]))  # -log(6/16)
+    tensor([[0.9808]])
+    """
+    _check_same_shape(log_p, log_q)
+    batch, n_frames, n_classes = log_p.shape
+    if counts.shape != (batch, n_classes):
+        raise ValueError(f"counts has shape {tuple(counts.shape)}; expected (batch, classes) = {(batch, n_classes)}")
+    floor = math.log(torch.finfo(log_p.dtype).tiny)
+    log_p = log_p.clamp_min(floor).transpose(1, 2).reshape(batch * n_classes, n_frames)
+    log_q = log_q.clamp_min(floor).transpose(1, 2).reshape(batch * n_classes, n_frames)
+    valid = _frame_mask(mask, log_p.new_empty(batch, n_frames, 1))[..., 0].bool()
+    valid = valid.repeat_interleave(n_classes, dim=0)
+    n_valid = valid.sum(-1)
+    k = torch.minimum(counts.reshape(-1).round().long().clamp_min(0), n_valid)
+    nll = -(log_q * valid).sum(-1)  # exact for k = 0: P(N = 0) = prod_t q_t
+    rows = (k > 0).nonzero()[:, 0]
+    if rows.numel():
+        nll = nll.scatter(0, rows, _CountNLL.apply(log_p[rows], log_q[rows], valid[rows], k[rows]))
+    return nll.reshape(batch, n_classes)
+
+
+class _CountNLL(torch.autograd.Function):
+    """``-log P(N = k)`` per row with the analytic gradient.
+
+    With ``g_t = P(B_t = 1 | N = k)`` (the posterior that frame ``t`` fires, given the count),
+    ``d(-log P)/d(log p_t) = -g_t`` and ``d(-log P)/d(log q_t) = -(1 - g_t)``; for logits this is
+    the familiar ``sigmoid(x_t) - g_t``. Tilting leaves ``g_t`` unchanged, so
+    ``g_t = p'_t * dP'(N=k)/dp'_t / P'(N=k)``, read off the product tree by one downward pass.
+    """
+
+    @staticmethod
+    def forward(ctx, log_p: Tensor, log_q: Tensor, valid: Tensor, k: Tensor) -> Tensor:
+        logits = log_p - log_q
+        theta = _tilt(logits, valid, k)
+        shifted = logits + theta[:, None]
+        p_tilted = torch.where(valid, torch.sigmoid(shifted), 0.0)
+        q_tilted = torch.where(valid, torch.sigmoid(-shifted), 1.0)
+        root, levels = _product_tree(q_tilted, p_tilted, keep=int(k.max()) + 1)
+        p_k = root.gather(-1, k[:, None])[:, 0].clamp_min(torch.finfo(root.dtype).tiny)
+        log_scale = torch.where(valid, log_q + F.softplus(shifted), 0.0).sum(-1)
+        ctx.levels = levels
+        ctx.root_len = root.shape[-1]
+        ctx.save_for_backward(p_tilted, p_k, k, valid)
+        return -(torch.log(p_k) - k * theta + log_scale)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        p_tilted, p_k, k, valid = ctx.saved_tensors
+        root_adjoint = F.one_hot(k, ctx.root_len).to(p_tilted.dtype)[:, None, :]
+        outside = _leaf_adjoints(ctx.levels, root_adjoint)
+        posterior = (p_tilted * outside[1] / p_k[:, None]).clamp(0.0, 1.0)
+        grad = grad[:, None]
+        return -grad * posterior, -grad * (1 - posterior) * valid, None, None
+
+
+@torch.no_grad()
+def _tilt(logits: Tensor, valid: Tensor, counts: Tensor) -> Tensor:
+    """``theta`` per row such that ``sum_t sigmoid(logits + theta)`` is close to ``counts``.
+
+    Newton steps on ``phi(theta) = log m - log(n - m)`` (``m`` the tilted mean, ``n`` the number
+    of real frames), aiming at ``k`` clamped to ``[0.5, n - 0.5]`` (``k = 0`` and ``k = n`` have
+    no finite ``theta``). Stops once every mean is within ``2 std + 1`` of its target; any
+    ``theta`` is exact, a good one only avoids underflow.
+    """
+    x = logits.masked_fill(~valid, -math.inf)
+    n = valid.sum(-1).to(x.dtype).clamp_min(1.0)
+    half = torch.minimum(n / 2, torch.full_like(n, 0.5))
+    target = counts.to(x.dtype).clamp(min=0).clamp(min=half).minimum(n - half)
+    theta = torch.log(target) - torch.logsumexp(x, -1)  # exact when every p'_t is small
+    theta = torch.nan_to_num(theta, nan=0.0, posinf=0.0, neginf=0.0)
+    phi_target = torch.log(target) - torch.log(n - target)
+    tiny = torch.finfo(x.dtype).tiny
+    for _ in range(_TILT_MAX_ITERATIONS):
+        p = torch.sigmoid(x + theta[:, None])
+        mean = p.sum(-1)
+        var = mean - (p * p).sum(-1)
+        if bool(((mean - target).abs() <= 2 * var.clamp_min(0).sqrt() + 1).all()):
+            break
+        mean, mean_complement = mean.clamp_min(tiny), (n - mean).clamp_min(tiny)
+        phi = torch.log(mean) - torch.log(mean_complement)
+        slope = (var * (1 / mean + 1 / mean_complement)).clamp_min(1e-12)
+        theta = theta + ((phi_target - phi) / slope).clamp(-20.0, 20.0)
+    return theta
+
+
+def _product_tree(q: Tensor, p: Tensor, *, keep: int) -> tuple[Tensor, list[tuple]]:
+    """Coefficients ``0..keep-1`` of ``prod_t (q_t + p_t z)`` per row, and the tree's levels.
+
+    Neighbouring polynomials are multiplied pairwise, level by level, each product truncated
+    to ``keep`` coefficients (higher powers never feed lower ones, so this is exact). Short
+    polynomials are kept as coefficient planes ``(length, rows, n)`` and multiplied directly;
+    from ``_DIRECT_PRODUCT_MAX_LEN`` on they are ``(rows, n, length)`` and multiplied by FFT.
+
+    Parameters
+    ----------
+    q, p : torch.Tensor [shape=(rows, frames)]
+        Factor coefficients (``q = 1, p = 0`` is the neutral factor).
+    keep : int >= 1
+
+    Returns
+    -------
+    root : torch.Tensor [shape=(rows, min(keep, frames + 1))]
+    levels : list
+        What :func:`_leaf_adjoints` needs to run the tree backwards.
+    """
+    levels: list[tuple] = []
+    planes = torch.stack([q, p])[:keep]
+    while planes.shape[0] <= _DIRECT_PRODUCT_MAX_LEN and planes.shape[2] > 1:
+        n_polys = planes.shape[2]
+        planes = _pad_to_even(planes, dim=2)
+        levels.append(("planes", planes, n_polys))
+        planes = _multiply_planes(planes[..., 0::2], planes[..., 1::2], keep=keep)
+    polys = planes.permute(1, 2, 0)
+    levels.append(("to_polys",))
+    while polys.shape[1] > 1:
+        n_polys, length = polys.shape[1], polys.shape[2]
+        polys = _pad_to_even(polys, dim=1)
+        n_fft = _fast_len(2 * length - 1)
+        spectra = torch.fft.rfft(polys, n=n_fft)
+        spectrum_a, spectrum_b = spectra[:, 0::2], spectra[:, 1::2]
+        levels.append(("fft", spectrum_a, spectrum_b, n_fft, length, n_polys))
+        polys = torch.fft.irfft(spectrum_a * spectrum_b, n=n_fft)[..., : min(2 * length - 1, keep)]
+    return polys[:, 0], levels
+
+
+def _leaf_adjoints(levels: list[tuple], root_adjoint: Tensor) -> Tensor:
+    """Derivatives of a linear function of the root w.r.t. every leaf coefficient.
+
+    Runs :func:`_product_tree` backwards: for ``c = a * b`` (truncated), the adjoint of ``a``
+    is the correlation of ``c``'s adjoint with ``b``, and vice versa.
+
+    Parameters
+    ----------
+    levels : list
+        From :func:`_product_tree`.
+    root_adjoint : torch.Tensor [shape=(rows, 1, root_length)]
+
+    Returns
+    -------
+    torch.Tensor [shape=(2, rows, frames)]
+        ``d/dq_t`` and ``d/dp_t``.
+    """
+    adjoint = root_adjoint
+    for level in reversed(levels):
+        if level[0] == "fft":
+            _, spectrum_a, spectrum_b, n_fft, length, n_polys = level
+            spectrum = torch.fft.rfft(adjoint, n=n_fft)
+            adjoint_a = torch.fft.irfft(spectrum * spectrum_b.conj(), n=n_fft)[..., :length]
+            adjoint_b = torch.fft.irfft(spectrum * spectrum_a.conj(), n=n_fft)[..., :length]
+            adjoint = torch.stack([adjoint_a, adjoint_b], 2).flatten(1, 2)[:, :n_polys]
+        elif level[0] == "to_polys":
+            adjoint = adjoint.permute(2, 0, 1)
+        else:
+            _, planes, n_polys = level
+            adjoint_a = _correlate_planes(adjoint, planes[..., 1::2])
+            adjoint_b = _correlate_planes(adjoint, planes[..., 0::2])
+            adjoint = torch.stack([adjoint_a, adjoint_b], -1).flatten(-2)[..., :n_polys]
+    return adjoint
+
+
+def _pad_to_even(polys: Tensor, *, dim: int) -> Tensor:
+    """Append the neutral polynomial ``1`` along ``dim`` when that axis has odd length."""
+    if polys.shape[dim] % 2 == 0:
+        return polys
+    shape = list(polys.shape)
+    shape[dim] = 1
+    identity = polys.new_zeros(shape)
+    coefficient_dim = 0 if dim == 2 else -1
+    identity.narrow(coefficient_dim, 0, 1).fill_(1)
+    return torch.cat([polys, identity], dim)
+
+
+def _multiply_planes(a: Tensor, b: Tensor, *, keep: int) -> Tensor:
+    """Products of polynomials stored as planes ``(length, ...)``, truncated to ``keep``."""
+    length = a.shape[0]
+    out = []
+    for j in range(min(2 * length - 1, keep)):
+        lo, hi = max(0, j - length + 1), min(j, length - 1)
+        out.append((a[lo : hi + 1] * b[j - hi : j - lo + 1].flip(0)).sum(0))
+    return torch.stack(out)
+
+
+def _correlate_planes(adjoint: Tensor, other: Tensor) -> Tensor:
+    """``out[i] = sum_m adjoint[i + m] * other[m]`` for planes ``(length, ...)``."""
+    out_len, length = adjoint.shape[0], other.shape[0]
+    out = []
+    for i in range(length):
+        m = min(length, out_len - i)
+        out.append((adjoint[i : i + m] * other[:m]).sum(0) if m > 0 else torch.zeros_like(other[0]))
+    return torch.stack(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Loss objects and registry
+# ----------------------------------------------------------------------------------------------
+
+
+class Loss:
+    """A training loss: ``loss(logits, targets, mask=..., step=...) -> (scalar, parts)``.
+
+    Subclasses implement :meth:`forward`; :meth:`__call__` checks shapes and runs it in float32
+    (float64 stays float64) with autocast disabled.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, config: LossConfig, *, frame_rate_hz: float):
+        if not frame_rate_hz > 0:
+            raise ConfigError(f"frame_rate_hz={frame_rate_hz} must be > 0")
+        self.config = config
+        self.frame_rate_hz = float(frame_rate_hz)
+
+    def __call__(
+        self,
+        logits: Tensor,
+        targets: Tensor,
+        *,
+        mask: Tensor | None = None,
+        step: int = 0,
+        softness_frames: Tensor | None = None,
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Scalar loss and a dict of float parts for logging.
+
+        Parameters
+        ----------
+        logits : torch.Tensor [shape=(batch, frames, classes)]
+            Raw pre-sigmoid outputs.
+        targets : torch.Tensor [shape=(batch, frames, classes)], values in {0, 1} (or counts)
+        mask : torch.Tensor [shape=(batch, frames)], bool, optional
+            True on real frames.
+        step : int >= 0
+            Training step, for the alpha and softness schedules.
+        softness_frames : torch.Tensor [shape=(batch,)], optional
+            Per-sequence softness in frames; replaces the softness schedule.
+
+        Returns
+        -------
+        loss : torch.Tensor [shape=()]
+            Mean over sequences and classes of the per-(sequence, class) loss.
+        parts : dict[str, float]
+            ``loss`` plus the loss's own terms (e.g. ``sll``, ``mc``, ``alpha``, ``softness_frames``).
+        """
+        _check_same_shape(logits, targets)
+        if mask is not None and mask.shape != logits.shape[:2]:
+            raise ValueError(f"mask has shape {tuple(mask.shape)}; expected (batch, frames) = {tuple(logits.shape[:2])}")
+        dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            loss, parts = self.forward(
+                logits.to(dtype), targets.to(dtype), mask=mask, step=step, softness_frames=softness_frames
+            )
+        return loss, {"loss": float(loss.detach()), **parts}
+
+    def forward(
+        self, logits: Tensor, targets: Tensor, *, mask: Tensor | None, step: int, softness_frames: Tensor | None
+    ) -> tuple[Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+
+class SoftLocLoss(Loss):
+    """``(1 - alpha) * sll_weight * L_SLL + alpha * L_MC`` (Eq. 4), alpha from the schedule."""
+
+    name = "softloc"
+
+    def alpha_at(self, step: int) -> float:
+        return self.config.alpha()(step)
+
+    def softness_frames_at(self, step: int) -> float:
+        return self.config.softness(frame_rate_hz=self.frame_rate_hz)(step)
+
+    def forward(self, logits, targets, *, mask, step, softness_frames):
+        alpha = self.alpha_at(step)
+        parts: dict[str, float] = {"alpha": alpha}
+        loss = logits.new_zeros(())
+        if alpha < 1:
+            if softness_frames is None:
+                softness_frames = torch.tensor(self.softness_frames_at(step), dtype=logits.dtype)
+            softness_frames = torch.as_tensor(softness_frames, dtype=logits.dtype, device=logits.device)
+            sll = sll_loss(
+                torch.sigmoid(logits), targets, softness_frames, mask=mask, measure=self.config.measure
+            ).mean()
+            loss = loss + (1 - alpha) * self.config.sll_weight * sll
+            parts.update(sll=float(sll.detach()), softness_frames=float(softness_frames.mean()))
+        if alpha > 0:
+            counts = (targets * _frame_mask(mask, targets)).sum(1)
+            mc = count_nll(F.logsigmoid(logits), F.logsigmoid(-logits), counts, mask=mask).mean()
+            loss = loss + alpha * mc
+            parts.update(mc=float(mc.detach()))
+        return loss, parts
+
+
+class SLLLoss(SoftLocLoss):
+    """L_SLL alone (alpha = 0)."""
+
+    name = "sll"
+
+    def alpha_at(self, step: int) -> float:
+        return 0.0
+
+
+class MCLoss(SoftLocLoss):
+    """L_MC alone (alpha = 1): weakly supervised count learning."""
+
+    name = "mc"
+
+    def alpha_at(self, step: int) -> float:
+        return 1.0
+
+
+class BCELoss(Loss):
+    """Frame-wise binary cross-entropy, summed over frames; targets optionally widened."""
+
+    name = "bce"
+
+    def bce_targets(self, logits: Tensor, targets: Tensor) -> Tensor:
+        targets = targets.clamp(0, 1)
+        width = self.config.bce_widen_frames
+        if width == 0:
+            return targets
+        widened = F.max_pool1d(targets.transpose(1, 2), 2 * width + 1, stride=1, padding=width)
+        return widened.transpose(1, 2)
+
+    def forward(self, logits, targets, *, mask, step, softness_frames):
+        frame_mask = _frame_mask(mask, targets)
+        soft_targets = self.bce_targets(logits, targets * frame_mask)
+        pos_weight = torch.tensor(self.config.bce_pos_weight, dtype=logits.dtype, device=logits.device)
+        per_frame = F.binary_cross_entropy_with_logits(logits, soft_targets, pos_weight=pos_weight, reduction="none")
+        bce = (per_frame * frame_mask).sum(1).mean()
+        return bce, {"bce": float(bce.detach())}
+
+
+class SmoothedLoss(BCELoss):
+    """Target smearing: BCE against labels widened by a peak-1 Gaussian (capped at 1)."""
+
+    name = "smoothed"
+
+    def bce_targets(self, logits, targets):
+        sigma_frames = self.config.smoothed_sigma_s * self.frame_rate_hz
+        return gaussian_smooth(targets.clamp(0, 1), sigma_frames, normalise="peak").clamp(0, 1)
+
+
+class BootstrapLoss(BCELoss):
+    """Soft bootstrapping (Reed et al. 2014): target ``beta * y + (1 - beta) * p.detach()``."""
+
+    name = "bootstrap"
+
+    def bce_targets(self, logits, targets):
+        beta = self.config.bootstrap_beta
+        return beta * targets.clamp(0, 1) + (1 - beta) * torch.sigmoid(logits).detach()
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.name: cls for cls in (SoftLocLoss, SLLLoss, MCLoss, BCELoss, SmoothedLoss, BootstrapLoss)
+}
+
+
+def loss_names() -> list[str]:
+    """Registry keys accepted by ``LossConfig.name``."""
+    return list(LOSSES)
+
+
+def build_loss(config: LossConfig, *, frame_rate_hz: float) -> Loss:
+    """The loss named by ``config.name``.
+
+    Raises
+    ------
+    ConfigError
+        If the name is unknown (the valid names are listed) or ``frame_rate_hz <= 0``.
+
+    Examples
+    --------
+    >>> loss = build_loss(LossConfig(name="bce"), frame_rate_hz=100.0)
+    >>> loss(torch.zeros(2, 10, 3), torch.zeros(2, 10, 3))[1]["bce"]  # 10 * log 2
+    6.931471824645996
+    """
+    if config.name not in LOSSES:
+        raise ConfigError(f"loss {config.name!r} is unknown; available losses = {loss_names()}")
+    return LOSSES[config.name](config, frame_rate_hz=frame_rate_hz)
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_same_shape(a: Tensor, b: Tensor) -> None:
+    if a.dim() != 3 or a.shape != b.shape:
+        raise ValueError(
+            f"expected two tensors of equal shape (batch, frames, classes); got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def _frame_mask(mask: Tensor | None, like: Tensor) -> Tensor:
+    """``(batch, frames, 1)`` float mask (all ones when ``mask`` is None)."""
+    if mask is None:
+        return like.new_ones(like.shape[0], like.shape[1], 1)
+    if mask.shape != like.shape[:2]:
+        raise ValueError(f"mask has shape {tuple(mask.shape)}; expected (batch, frames) = {tuple(like.shape[:2])}")
+    return mask.to(device=like.device, dtype=like.dtype)[..., None]
+
+
+def _fast_len(n: int) -> int:
+    """Smallest ``2**a * 3**b * 5**c >= n`` (fast FFT sizes)."""
+    best = 1 << max(n - 1, 0).bit_length()
+    power5 = 1
+    while power5 < best:
+        power3 = power5
+        while power3 < best:
+            size = power3
+            while size < n:
+                size *= 2
+            best = min(best, size)
+            power3 *= 3
+        power5 *= 5
+    return best
+
