@@ -37,7 +37,7 @@ import re
 import sys
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -630,7 +630,8 @@ class Renderer:
                 continue
             chord = chords[(b // 4) % 4]
             pos = rc.snap((tb - t0) * self.sr)
-            beat_len = rc.snap((beats[b + 1] - tb) * self.sr) if b + 1 < len(beats) else rc.snap(0.5 * self.sr)
+            next_tb = beats[b + 1] if b + 1 < len(beats) else tb + 0.5
+            beat_len = rc.snap((next_tb - tb) * self.sr)
             if b % 2 == 0:  # piano chord on beats 1 and 3, held for two beats
                 for iv in chord:
                     events.append(rc.MidiEvent(pos, "on", piano, 60 + key + iv, 62))
@@ -817,7 +818,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 <= args.mix_fraction <= 1.0:
         ap.error(f"--mix-fraction {args.mix_fraction} must be within 0..1")
 
-    kits = HYDROGEN_TRAIN_ACOUSTIC + HYDROGEN_TRAIN_ELECTRONIC + HYDROGEN_HELD_OUT + [PERC_TRAIN, PERC_HELD_OUT]
+    kits = (HYDROGEN_TRAIN_ACOUSTIC + HYDROGEN_TRAIN_ELECTRONIC + HYDROGEN_HELD_OUT
+            + [PERC_TRAIN, PERC_HELD_OUT])
     missing = rc.missing_requirements(hydrogen_kits=kits, sound_fonts=list(rc.SOUND_FONTS))
     if not (GMD_DIR / "info.csv").is_file():
         missing.append(f"Groove MIDI Dataset at {GMD_DIR} (info.csv)")

@@ -40,7 +40,7 @@ from .errors import ConfigError
 MEASURES = ("mse", "log")
 SCHEDULES = ("constant", "ramp", "linear")
 KERNEL_RADIUS_SIGMAS = 4.0  # Gaussian truncated at 4 sigma, as in the authors' code
-_DIRECT_PRODUCT_MAX_LEN = 5  # longer polynomials are multiplied by FFT (faster on CPU from 9 on)
+_DIRECT_PRODUCT_MAX_LEN = 9  # longer polynomials are multiplied by FFT (faster on CPU from 17 on)
 _TILT_MAX_ITERATIONS = 40
 
 
@@ -337,14 +337,20 @@ def count_nll(log_p: Tensor, log_q: Tensor, counts: Tensor, *, mask: Tensor | No
     floor = math.log(torch.finfo(log_p.dtype).tiny)
     log_p = log_p.clamp_min(floor).transpose(1, 2).reshape(batch * n_classes, n_frames)
     log_q = log_q.clamp_min(floor).transpose(1, 2).reshape(batch * n_classes, n_frames)
-    valid = _frame_mask(mask, log_p.new_empty(batch, n_frames, 1))[..., 0].bool()
-    valid = valid.repeat_interleave(n_classes, dim=0)
-    n_valid = valid.sum(-1)
-    k = torch.minimum(counts.reshape(-1).round().long().clamp_min(0), n_valid)
-    nll = -(log_q * valid).sum(-1)  # exact for k = 0: P(N = 0) = prod_t q_t
+    k = counts.to(log_p.device).reshape(-1).round().long().clamp(0, n_frames)
+    valid = None
+    if mask is not None:
+        _frame_mask(mask, log_p.new_empty(batch, n_frames, 0))  # checks the shape
+        valid = mask.to(device=log_p.device, dtype=torch.bool).repeat_interleave(n_classes, dim=0)
+        k = torch.minimum(k, valid.sum(-1))
+        log_q = log_q * valid  # padded frames: factor 1
+    if bool((k > 0).all()):
+        return _CountNLL.apply(log_p, log_q, valid, k).reshape(batch, n_classes)
+    nll = -log_q.sum(-1)  # exact for k = 0: P(N = 0) = prod_t q_t
     rows = (k > 0).nonzero()[:, 0]
     if rows.numel():
-        nll = nll.scatter(0, rows, _CountNLL.apply(log_p[rows], log_q[rows], valid[rows], k[rows]))
+        valid_rows = None if valid is None else valid[rows]
+        nll = nll.scatter(0, rows, _CountNLL.apply(log_p[rows], log_q[rows], valid_rows, k[rows]))
     return nll.reshape(batch, n_classes)
 
 
@@ -358,15 +364,18 @@ class _CountNLL(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, log_p: Tensor, log_q: Tensor, valid: Tensor, k: Tensor) -> Tensor:
+    def forward(ctx, log_p: Tensor, log_q: Tensor, valid: Tensor | None, k: Tensor) -> Tensor:
         logits = log_p - log_q
         theta = _tilt(logits, valid, k)
         shifted = logits + theta[:, None]
-        p_tilted = torch.where(valid, torch.sigmoid(shifted), 0.0)
-        q_tilted = torch.where(valid, torch.sigmoid(-shifted), 1.0)
+        p_tilted, q_tilted = torch.sigmoid(shifted), torch.sigmoid(-shifted)
+        log_scale_terms = log_q + F.softplus(shifted)
+        if valid is not None:  # padded frames: factor 1
+            p_tilted, q_tilted = p_tilted * valid, torch.where(valid, q_tilted, 1.0)
+            log_scale_terms = log_scale_terms * valid
         root, levels = _product_tree(q_tilted, p_tilted, keep=int(k.max()) + 1)
         p_k = root.gather(-1, k[:, None])[:, 0].clamp_min(torch.finfo(root.dtype).tiny)
-        log_scale = torch.where(valid, log_q + F.softplus(shifted), 0.0).sum(-1)
+        log_scale = log_scale_terms.sum(-1)
         ctx.levels = levels
         ctx.root_len = root.shape[-1]
         ctx.save_for_backward(p_tilted, p_k, k, valid)
@@ -376,14 +385,17 @@ class _CountNLL(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         p_tilted, p_k, k, valid = ctx.saved_tensors
         root_adjoint = F.one_hot(k, ctx.root_len).to(p_tilted.dtype)[:, None, :]
-        outside = _leaf_adjoints(ctx.levels, root_adjoint)
-        posterior = (p_tilted * outside[1] / p_k[:, None]).clamp(0.0, 1.0)
+        posterior = p_tilted * _leaf_adjoints(ctx.levels, root_adjoint) / p_k[:, None]
+        posterior = posterior.clamp_(0.0, 1.0)
         grad = grad[:, None]
-        return -grad * posterior, -grad * (1 - posterior) * valid, None, None
+        grad_log_q = -grad * (1 - posterior)
+        if valid is not None:
+            grad_log_q = grad_log_q * valid
+        return -grad * posterior, grad_log_q, None, None
 
 
 @torch.no_grad()
-def _tilt(logits: Tensor, valid: Tensor, counts: Tensor) -> Tensor:
+def _tilt(logits: Tensor, valid: Tensor | None, counts: Tensor) -> Tensor:
     """``theta`` per row such that ``sum_t sigmoid(logits + theta)`` is close to ``counts``.
 
     Newton steps on ``phi(theta) = log m - log(n - m)`` (``m`` the tilted mean, ``n`` the number
@@ -391,8 +403,10 @@ def _tilt(logits: Tensor, valid: Tensor, counts: Tensor) -> Tensor:
     no finite ``theta``). Stops once every mean is within ``2 std + 1`` of its target; any
     ``theta`` is exact, a good one only avoids underflow.
     """
-    x = logits.masked_fill(~valid, -math.inf)
-    n = valid.sum(-1).to(x.dtype).clamp_min(1.0)
+    if valid is None:
+        x, n = logits, torch.full_like(logits[:, 0], logits.shape[1])
+    else:
+        x, n = logits.masked_fill(~valid, -math.inf), valid.sum(-1).to(logits.dtype).clamp_min(1.0)
     half = torch.minimum(n / 2, torch.full_like(n, 0.5))
     target = counts.to(x.dtype).clamp(min=0).clamp(min=half).minimum(n - half)
     theta = torch.log(target) - torch.logsumexp(x, -1)  # exact when every p'_t is small
@@ -415,8 +429,9 @@ def _tilt(logits: Tensor, valid: Tensor, counts: Tensor) -> Tensor:
 def _product_tree(q: Tensor, p: Tensor, *, keep: int) -> tuple[Tensor, list[tuple]]:
     """Coefficients ``0..keep-1`` of ``prod_t (q_t + p_t z)`` per row, and the tree's levels.
 
-    Neighbouring polynomials are multiplied pairwise, level by level, each product truncated
-    to ``keep`` coefficients (higher powers never feed lower ones, so this is exact). Short
+    Polynomials are multiplied pairwise, level by level (polynomial ``i`` with ``i + n/2``: the
+    order of the factors does not matter, and halves are contiguous in memory), each product
+    truncated to ``keep`` coefficients (higher powers never feed lower ones, so this is exact). Short
     polynomials are kept as coefficient planes ``(length, rows, n)`` and multiplied directly;
     from ``_DIRECT_PRODUCT_MAX_LEN`` on they are ``(rows, n, length)`` and multiplied by FFT.
 
@@ -438,22 +453,23 @@ def _product_tree(q: Tensor, p: Tensor, *, keep: int) -> tuple[Tensor, list[tupl
         n_polys = planes.shape[2]
         planes = _pad_to_even(planes, dim=2)
         levels.append(("planes", planes, n_polys))
-        planes = _multiply_planes(planes[..., 0::2], planes[..., 1::2], keep=keep)
-    polys = planes.permute(1, 2, 0)
+        half = planes.shape[2] // 2
+        planes = _multiply_planes(planes[..., :half], planes[..., half:], keep=keep)
+    polys = planes.permute(1, 2, 0).contiguous()
     levels.append(("to_polys",))
     while polys.shape[1] > 1:
         n_polys, length = polys.shape[1], polys.shape[2]
         polys = _pad_to_even(polys, dim=1)
         n_fft = _fast_len(2 * length - 1)
         spectra = torch.fft.rfft(polys, n=n_fft)
-        spectrum_a, spectrum_b = spectra[:, 0::2], spectra[:, 1::2]
+        spectrum_a, spectrum_b = spectra.chunk(2, dim=1)
         levels.append(("fft", spectrum_a, spectrum_b, n_fft, length, n_polys))
-        polys = torch.fft.irfft(spectrum_a * spectrum_b, n=n_fft)[..., : min(2 * length - 1, keep)]
+        polys = torch.fft.irfft(spectrum_a * spectrum_b, n=n_fft)[..., : min(2 * length - 1, keep)].contiguous()
     return polys[:, 0], levels
 
 
 def _leaf_adjoints(levels: list[tuple], root_adjoint: Tensor) -> Tensor:
-    """Derivatives of a linear function of the root w.r.t. every leaf coefficient.
+    """Derivatives of a linear function of the root w.r.t. each leaf's ``p_t``.
 
     Runs :func:`_product_tree` backwards: for ``c = a * b`` (truncated), the adjoint of ``a``
     is the correlation of ``c``'s adjoint with ``b``, and vice versa.
@@ -466,25 +482,27 @@ def _leaf_adjoints(levels: list[tuple], root_adjoint: Tensor) -> Tensor:
 
     Returns
     -------
-    torch.Tensor [shape=(2, rows, frames)]
-        ``d/dq_t`` and ``d/dp_t``.
+    torch.Tensor [shape=(rows, frames)]
+        ``d/dp_t`` (the leaves are ``q_t + p_t z``).
     """
     adjoint = root_adjoint
     for level in reversed(levels):
+        first = 1 if level is levels[0] else 0  # the leaves (planes): only d/dp_t is needed
         if level[0] == "fft":
             _, spectrum_a, spectrum_b, n_fft, length, n_polys = level
             spectrum = torch.fft.rfft(adjoint, n=n_fft)
             adjoint_a = torch.fft.irfft(spectrum * spectrum_b.conj(), n=n_fft)[..., :length]
             adjoint_b = torch.fft.irfft(spectrum * spectrum_a.conj(), n=n_fft)[..., :length]
-            adjoint = torch.stack([adjoint_a, adjoint_b], 2).flatten(1, 2)[:, :n_polys]
+            adjoint = torch.cat([adjoint_a, adjoint_b], 1)[:, :n_polys].contiguous()
         elif level[0] == "to_polys":
-            adjoint = adjoint.permute(2, 0, 1)
+            adjoint = adjoint.permute(2, 0, 1)[first:].contiguous()
         else:
             _, planes, n_polys = level
-            adjoint_a = _correlate_planes(adjoint, planes[..., 1::2])
-            adjoint_b = _correlate_planes(adjoint, planes[..., 0::2])
-            adjoint = torch.stack([adjoint_a, adjoint_b], -1).flatten(-2)[..., :n_polys]
-    return adjoint
+            children, half = torch.empty_like(planes[first:]), planes.shape[2] // 2
+            _correlate_planes(adjoint, planes[..., half:], out=children[..., :half], first=first)
+            _correlate_planes(adjoint, planes[..., :half], out=children[..., half:], first=first)
+            adjoint = children[..., :n_polys]
+    return adjoint[0]  # planes (1, rows, frames): only d/dp_t was kept at the leaves
 
 
 def _pad_to_even(polys: Tensor, *, dim: int) -> Tensor:
@@ -500,23 +518,28 @@ def _pad_to_even(polys: Tensor, *, dim: int) -> Tensor:
 
 
 def _multiply_planes(a: Tensor, b: Tensor, *, keep: int) -> Tensor:
-    """Products of polynomials stored as planes ``(length, ...)``, truncated to ``keep``."""
+    """``out[j] = sum_i a[i] * b[j - i]`` for planes ``(length, ...)``, ``j < keep``."""
     length = a.shape[0]
-    out = []
-    for j in range(min(2 * length - 1, keep)):
+    out = a.new_empty((min(2 * length - 1, keep),) + a.shape[1:])
+    for j in range(out.shape[0]):
         lo, hi = max(0, j - length + 1), min(j, length - 1)
-        out.append((a[lo : hi + 1] * b[j - hi : j - lo + 1].flip(0)).sum(0))
-    return torch.stack(out)
+        torch.mul(a[lo], b[j - lo], out=out[j])
+        for i in range(lo + 1, hi + 1):
+            out[j].addcmul_(a[i], b[j - i])
+    return out
 
 
-def _correlate_planes(adjoint: Tensor, other: Tensor) -> Tensor:
-    """``out[i] = sum_m adjoint[i + m] * other[m]`` for planes ``(length, ...)``."""
+def _correlate_planes(adjoint: Tensor, other: Tensor, *, out: Tensor, first: int = 0) -> None:
+    """``out[i - first] = sum_m adjoint[i + m] * other[m]`` for planes ``(length, ...)``."""
     out_len, length = adjoint.shape[0], other.shape[0]
-    out = []
-    for i in range(length):
-        m = min(length, out_len - i)
-        out.append((adjoint[i : i + m] * other[:m]).sum(0) if m > 0 else torch.zeros_like(other[0]))
-    return torch.stack(out)
+    for i in range(first, length):
+        terms = min(length, out_len - i)
+        if terms <= 0:
+            out[i - first].zero_()
+            continue
+        torch.mul(adjoint[i], other[0], out=out[i - first])
+        for m in range(1, terms):
+            out[i - first].addcmul_(adjoint[i + m], other[m])
 
 
 # ----------------------------------------------------------------------------------------------
