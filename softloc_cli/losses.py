@@ -491,9 +491,11 @@ def _leaf_adjoints(levels: list[tuple], root_adjoint: Tensor) -> Tensor:
         if level[0] == "fft":
             _, spectrum_a, spectrum_b, n_fft, length, n_polys = level
             spectrum = torch.fft.rfft(adjoint, n=n_fft)
-            adjoint_a = torch.fft.irfft(spectrum * spectrum_b.conj(), n=n_fft)[..., :length]
-            adjoint_b = torch.fft.irfft(spectrum * spectrum_a.conj(), n=n_fft)[..., :length]
-            adjoint = torch.cat([adjoint_a, adjoint_b], 1)[:, :n_polys].contiguous()
+            half = spectrum.shape[1]
+            products = spectrum.new_empty(spectrum.shape[0], 2 * half, spectrum.shape[2])
+            torch.mul(spectrum, spectrum_b.conj(), out=products[:, :half])
+            torch.mul(spectrum, spectrum_a.conj(), out=products[:, half:])
+            adjoint = torch.fft.irfft(products, n=n_fft)[:, :n_polys, :length].contiguous()
         elif level[0] == "to_polys":
             adjoint = adjoint.permute(2, 0, 1)[first:].contiguous()
         else:
