@@ -6,7 +6,7 @@ class), with ``k_max`` = frames/25 for drum-like cases and frames/50 for the pia
 (the most events a class-sequence realistically holds), then times, in the same run and on
 the same device:
 
-- ``ours``: ``softloc_cli.losses.count_nll`` (exponential tilting + truncated product tree,
+- ``ours``: ``softloc_cli.losses.count_nll_from_logits`` (exponential tilting + product tree,
   analytic backward);
 - ``loop``: the authors' form, a Python loop over frames in probability space with states
   ``0..k_max`` plus one absorbing state and ``-log(P[k] + 1e-9)``. When a case has more than
@@ -16,8 +16,8 @@ the same device:
 - ``model``: the default ``SoftlocNet(ModelConfig(n_classes=C))`` forward+backward on features
   of shape ``(B, 2, T, n_mels)``, for scale.
 
-Times are medians of ``--repeats`` runs after one warm-up (the loop and the model: one run
-after warm-up). Usage::
+Times are wall-clock medians of ``--repeats`` runs after one warm-up (the loop: one run after a
+warm-up; the model: one run after a warm-up on a 1,000-frame crop). Usage::
 
     python scripts/bench_losses.py                  # CPU, about 1-2 minutes on 2 cores
     python scripts/bench_losses.py --device cuda
@@ -34,7 +34,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from softloc_cli.losses import count_nll
+from softloc_cli.losses import count_nll_from_logits
 
 CASES = [  # (name, batch, classes, frames, frames per event at most)
     ("drums", 32, 3, 400, 25),
@@ -54,15 +54,17 @@ def loop_count_nll(probs: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     states[:, 0] = 1
     for t in range(n_frames):
         p_t = p[:, t : t + 1]
-        shifted = torch.cat([torch.zeros_like(states[:, :1]), states[:, :-2], states[:, -2:-1] + states[:, -1:]], 1)
+        absorbed = states[:, -2:-1] + states[:, -1:]
+        shifted = torch.cat([torch.zeros_like(states[:, :1]), states[:, :-2], absorbed], 1)
         states = (1 - p_t) * states + p_t * shifted
     picked = states.gather(1, counts.reshape(-1, 1).long())
     return -torch.log(picked + 1e-9).reshape(batch, n_classes)
 
 
-def time_call(fn: Callable[[], None], *, device: torch.device, repeats: int) -> float:
-    """Median wall time in seconds of ``fn`` after one warm-up call."""
-    fn()
+def time_call(fn: Callable[[], None], *, device: torch.device, repeats: int, warm_up: bool = True) -> float:
+    """Median wall time in seconds of ``fn`` (after one warm-up call by default)."""
+    if warm_up:
+        fn()
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
@@ -87,7 +89,7 @@ def draw_case(batch: int, n_classes: int, n_frames: int, frames_per_event: int, 
 def time_ours(logits, counts, *, device, repeats) -> float:
     def run():
         logits.grad = None
-        count_nll(F.logsigmoid(logits), F.logsigmoid(-logits), counts).mean().backward()
+        count_nll_from_logits(logits, counts).mean().backward()
 
     return time_call(run, device=device, repeats=repeats)
 
@@ -115,12 +117,13 @@ def time_model(batch, n_classes, n_frames, *, device) -> tuple[float | None, str
     net = SoftlocNet(ModelConfig(n_classes=n_classes)).to(device)
     features = torch.randn(batch, 2, n_frames, ModelConfig().n_mels, device=device)
 
-    def run():
+    def run(frames: int) -> None:
         net.zero_grad(set_to_none=True)
-        net(features).square().mean().backward()
+        net(features[:, :, :frames]).square().mean().backward()
 
     try:
-        return time_call(run, device=device, repeats=1), ""
+        run(min(n_frames, 1000))  # warm-up on a short crop: one-time costs, not a second full run
+        return time_call(lambda: run(n_frames), device=device, repeats=1, warm_up=False), ""
     except (RuntimeError, MemoryError) as exc:  # out of memory on a small machine
         return None, f"n/a: {str(exc).splitlines()[0][:60]}"
 
@@ -140,13 +143,20 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads, float32")
-    header = f"{'case':<11} {'B':>3} {'C':>3} {'T':>7} {'k used':>12} {'ours ms':>9} {'loop ms':>10} {'loop/ours':>9}"
-    print(header + f" {'model ms':>9} {'ours/model':>10}  notes")
+    print(
+        f"{'case':<11} {'B':>3} {'C':>3} {'T':>7} {'k used':>12} {'ours ms':>9} {'loop ms':>10} {'loop/ours':>9}"
+        f" {'model ms':>9} {'ours/model':>10}  notes"
+    )
     for index, (name, batch, n_classes, n_frames, frames_per_event) in enumerate(CASES):
-        logits, counts, k_max = draw_case(batch, n_classes, n_frames, frames_per_event, device=device, seed=args.seed + index)
+        logits, counts, k_max = draw_case(
+            batch, n_classes, n_frames, frames_per_event, device=device, seed=args.seed + index
+        )
         ours = time_ours(logits, counts, device=device, repeats=args.repeats)
         loop, loop_note = time_loop(logits, counts, device=device, max_frames=args.loop_max_frames)
-        model, model_note = (None, "model skipped") if args.no_model else time_model(batch, n_classes, n_frames, device=device)
+        if args.no_model:
+            model, model_note = None, "model skipped"
+        else:
+            model, model_note = time_model(batch, n_classes, n_frames, device=device)
         k_used = f"0..{k_max}" if counts.numel() > 1 else f"{k_max}"
         model_ms = f"{model * 1e3:9.1f}" if model else f"{'n/a':>9}"
         ratio_model = f"{ours / model:10.3f}" if model else f"{'n/a':>10}"

@@ -19,7 +19,11 @@ Conventions
   events in a crop, not with the batch size, so ``alpha`` keeps its meaning at any crop length
   and batch size. (The authors summed L_SLL over the batch and averaged L_MC, which makes their
   L_SLL ``batch_size`` times larger; ``sll_weight=32`` reproduces their balance at batch 32.)
-- The whole module is float32 (or float64) and runs with autocast disabled, on any device.
+- Everything runs in float32 (float64 stays float64; float16/bfloat16 are upcast), on any device;
+  :class:`Loss` objects disable autocast around themselves.
+- Knobs for mass convergence (each event an impulse in one frame): ``alpha_end`` up to 0.9 (the
+  paper's value) or above, a narrowing softness (``softness_end_s``), the Eq. 5 measure
+  (``measure="log"``, which punishes a wrong frame without bound), and ``sll_weight``.
 
 References: Schroeter et al., "SoftLoc", ICLR 2020, Eqs. 2-5; Reed et al. 2014 (bootstrapping).
 """
@@ -40,7 +44,10 @@ from .errors import ConfigError
 MEASURES = ("mse", "log")
 SCHEDULES = ("constant", "ramp", "linear")
 KERNEL_RADIUS_SIGMAS = 4.0  # Gaussian truncated at 4 sigma, as in the authors' code
-_DIRECT_PRODUCT_MAX_LEN = 9  # longer polynomials are multiplied by FFT (faster on CPU from 17 on)
+# Polynomials up to this length are multiplied directly (one multiply-add per coefficient pair),
+# longer ones by FFT; up to the second length when there are many pairs (measured on CPU).
+_DIRECT_PRODUCT_MAX_LEN = (9, 17)
+_DIRECT_PRODUCT_MIN_PAIRS = 1 << 15
 _TILT_MAX_ITERATIONS = 40
 
 
@@ -201,8 +208,12 @@ def gaussian_smooth(values: Tensor, softness_frames: Tensor | float, *, normalis
     -------
     torch.Tensor [shape=(batch, frames, classes)]
     """
+    values = _upcast(values)
     batch, n_frames, _ = values.shape
-    softness = torch.as_tensor(softness_frames, dtype=values.dtype, device=values.device).expand(batch)
+    softness = torch.as_tensor(softness_frames, dtype=values.dtype, device=values.device)
+    if softness.dim() > 1 or softness.dim() == 1 and softness.shape[0] != batch:
+        raise ValueError(f"softness_frames has shape {tuple(softness.shape)}; expected () or (batch,) = ({batch},)")
+    softness = softness.expand(batch)
     radius = int(math.ceil(KERNEL_RADIUS_SIGMAS * float(softness.max())))
     if radius == 0:
         return values
@@ -223,7 +234,6 @@ def sll_loss(
     probs: Tensor,
     targets: Tensor,
     softness_frames: Tensor | float,
-    *,
     mask: Tensor | None = None,
     measure: str = "mse",
 ) -> Tensor:
@@ -260,6 +270,7 @@ def sll_loss(
     if measure not in MEASURES:
         raise ValueError(f"measure={measure!r} is unknown; expected one of {', '.join(MEASURES)}")
     _check_same_shape(probs, targets)
+    probs, targets = _upcast(probs), _upcast(targets)
     frame_mask = _frame_mask(mask, probs)
     diff = gaussian_smooth((probs - targets) * frame_mask, softness_frames)
     if measure == "mse":
@@ -285,7 +296,7 @@ def log_probabilities(probs: Tensor) -> tuple[Tensor, Tensor]:
     return torch.log(probs.clamp_min(tiny)), torch.log((1 - probs).clamp_min(tiny))
 
 
-def count_nll(log_p: Tensor, log_q: Tensor, counts: Tensor, *, mask: Tensor | None = None) -> Tensor:
+def count_nll(log_p: Tensor, log_q: Tensor, counts: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mass-convergence loss L_MC (Eq. 3): ``-log P(N = k)`` per sequence and class.
 
     ``N = sum_t B_t`` is the Poisson-binomial count of independent per-frame events with
@@ -303,9 +314,11 @@ def count_nll(log_p: Tensor, log_q: Tensor, counts: Tensor, *, mask: Tensor | No
        thousands. Being an identity for every ``theta``, it leaves values and gradients exact.
     2. Truncated product tree. The ``T`` tilted factors ``(q'_t + p'_t w)`` are multiplied
        pairwise in ``ceil(log2 T)`` levels, keeping only coefficients ``0..k_max`` (higher
-       powers never feed lower ones). Short products are formed directly, long ones by FFT.
-       Work is ``O(T k_max)`` at most and ``O(T log T)`` for small ``k_max``; depth is
-       ``log2 T``; gradients come from autograd.
+       powers never feed lower ones). Short products are formed directly, long ones by FFT:
+       about ``log2(k_max)`` passes over all ``T`` frames, then levels that halve; depth
+       ``log2 T``. The authors' loop over frames is ``T`` sequential steps of ``k_max`` states.
+    3. Analytic gradient. ``d(-log P(N = k))/d(log p_t) = -g_t`` and ``.../d(log q_t) = -(1 - g_t)``
+       with ``g_t = P(B_t = 1 | N = k)``, obtained by running the tree backwards once.
 
     Parameters
     ----------
@@ -331,67 +344,88 @@ def count_nll(log_p: Tensor, log_q: Tensor, counts: Tensor, *, mask: Tensor | No
     tensor([[0.9808]])
     """
     _check_same_shape(log_p, log_q)
-    batch, n_frames, n_classes = log_p.shape
+    log_p, log_q = _upcast(log_p), _upcast(log_q)
+    floor = math.log(torch.finfo(log_p.dtype).tiny)
+    log_p, log_q = log_p.clamp_min(floor), log_q.clamp_min(floor)
+    frame_mask = _frame_mask(mask, log_q)
+    return -(log_q * frame_mask).sum(1) + _tilted_count_term(log_p - log_q, counts, mask=mask)
+
+
+def count_nll_from_logits(logits: Tensor, counts: Tensor, *, mask: Tensor | None = None) -> Tensor:
+    """:func:`count_nll` of ``p = sigmoid(logits)``, with fewer passes over the data.
+
+    Parameters
+    ----------
+    logits : torch.Tensor [shape=(batch, frames, classes)]
+    counts : torch.Tensor [shape=(batch, classes)], integers >= 0
+    mask : torch.Tensor [shape=(batch, frames)], bool, optional
+
+    Returns
+    -------
+    torch.Tensor [shape=(batch, classes)]
+    """
+    logits = _upcast(logits)
+    frame_mask = _frame_mask(mask, logits)
+    return (F.softplus(logits) * frame_mask).sum(1) + _tilted_count_term(logits, counts, mask=mask)
+
+
+def _tilted_count_term(logits: Tensor, counts: Tensor, *, mask: Tensor | None) -> Tensor:
+    """``-log P(N = k) + log P(N = 0)`` per sequence and class; 0 where ``k = 0``.
+
+    ``logits`` are ``log p_t - log q_t`` ``(batch, frames, classes)``; returns ``(batch, classes)``.
+    """
+    batch, n_frames, n_classes = logits.shape
     if counts.shape != (batch, n_classes):
         raise ValueError(f"counts has shape {tuple(counts.shape)}; expected (batch, classes) = {(batch, n_classes)}")
-    floor = math.log(torch.finfo(log_p.dtype).tiny)
-    log_p = log_p.clamp_min(floor).transpose(1, 2).reshape(batch * n_classes, n_frames)
-    log_q = log_q.clamp_min(floor).transpose(1, 2).reshape(batch * n_classes, n_frames)
-    k = counts.to(log_p.device).reshape(-1).round().long().clamp(0, n_frames)
+    x = logits.transpose(1, 2).reshape(batch * n_classes, n_frames)
+    k = counts.to(x.device).reshape(-1).round().long().clamp(0, n_frames)
     valid = None
     if mask is not None:
-        _frame_mask(mask, log_p.new_empty(batch, n_frames, 0))  # checks the shape
-        valid = mask.to(device=log_p.device, dtype=torch.bool).repeat_interleave(n_classes, dim=0)
+        valid = mask.to(device=x.device, dtype=torch.bool).repeat_interleave(n_classes, dim=0)
         k = torch.minimum(k, valid.sum(-1))
-        log_q = log_q * valid  # padded frames: factor 1
     if bool((k > 0).all()):
-        return _CountNLL.apply(log_p, log_q, valid, k).reshape(batch, n_classes)
-    nll = -log_q.sum(-1)  # exact for k = 0: P(N = 0) = prod_t q_t
+        return _TiltedCountTerm.apply(x, valid, k).reshape(batch, n_classes)
+    term = x.new_zeros(batch * n_classes)
     rows = (k > 0).nonzero()[:, 0]
     if rows.numel():
         valid_rows = None if valid is None else valid[rows]
-        nll = nll.scatter(0, rows, _CountNLL.apply(log_p[rows], log_q[rows], valid_rows, k[rows]))
-    return nll.reshape(batch, n_classes)
+        term = term.scatter(0, rows, _TiltedCountTerm.apply(x[rows], valid_rows, k[rows]))
+    return term.reshape(batch, n_classes)
 
 
-class _CountNLL(torch.autograd.Function):
-    """``-log P(N = k)`` per row with the analytic gradient.
+class _TiltedCountTerm(torch.autograd.Function):
+    """``R(x) = -log P(N = k) - sum_t log q_t`` per row, with its analytic gradient.
 
-    With ``g_t = P(B_t = 1 | N = k)`` (the posterior that frame ``t`` fires, given the count),
-    ``d(-log P)/d(log p_t) = -g_t`` and ``d(-log P)/d(log q_t) = -(1 - g_t)``; for logits this is
-    the familiar ``sigmoid(x_t) - g_t``. Tilting leaves ``g_t`` unchanged, so
-    ``g_t = p'_t * dP'(N=k)/dp'_t / P'(N=k)``, read off the product tree by one downward pass.
+    Here ``x_t = log p_t - log q_t``. By the tilting identity (see :func:`count_nll`),
+    ``R = -log P'(N = k) + k theta - sum_t softplus(x_t + theta)``. With
+    ``g_t = P(B_t = 1 | N = k)``, the posterior that frame ``t`` fires given the count,
+    ``dR/dx_t = -g_t`` (so ``d(-log P)/dx_t = sigmoid(x_t) - g_t`` for logits). Tilting leaves
+    ``g_t`` unchanged: ``g_t = p'_t * (dP'(N = k)/dp'_t) / P'(N = k)``, read off the product
+    tree by one downward pass.
     """
 
     @staticmethod
-    def forward(ctx, log_p: Tensor, log_q: Tensor, valid: Tensor | None, k: Tensor) -> Tensor:
-        logits = log_p - log_q
-        theta = _tilt(logits, valid, k)
-        shifted = logits + theta[:, None]
+    def forward(ctx, x: Tensor, valid: Tensor | None, k: Tensor) -> Tensor:
+        theta = _tilt(x, valid, k)
+        shifted = x + theta[:, None]
         p_tilted, q_tilted = torch.sigmoid(shifted), torch.sigmoid(-shifted)
-        log_scale_terms = log_q + F.softplus(shifted)
+        log_scale_terms = F.softplus(shifted)
         if valid is not None:  # padded frames: factor 1
             p_tilted, q_tilted = p_tilted * valid, torch.where(valid, q_tilted, 1.0)
             log_scale_terms = log_scale_terms * valid
         root, levels = _product_tree(q_tilted, p_tilted, keep=int(k.max()) + 1)
         p_k = root.gather(-1, k[:, None])[:, 0].clamp_min(torch.finfo(root.dtype).tiny)
-        log_scale = log_scale_terms.sum(-1)
         ctx.levels = levels
         ctx.root_len = root.shape[-1]
-        ctx.save_for_backward(p_tilted, p_k, k, valid)
-        return -(torch.log(p_k) - k * theta + log_scale)
+        ctx.save_for_backward(p_tilted, p_k, k)
+        return -torch.log(p_k) + k * theta - log_scale_terms.sum(-1)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        p_tilted, p_k, k, valid = ctx.saved_tensors
+        p_tilted, p_k, k = ctx.saved_tensors
         root_adjoint = F.one_hot(k, ctx.root_len).to(p_tilted.dtype)[:, None, :]
-        posterior = p_tilted * _leaf_adjoints(ctx.levels, root_adjoint) / p_k[:, None]
-        posterior = posterior.clamp_(0.0, 1.0)
-        grad = grad[:, None]
-        grad_log_q = -grad * (1 - posterior)
-        if valid is not None:
-            grad_log_q = grad_log_q * valid
-        return -grad * posterior, grad_log_q, None, None
+        posterior = (p_tilted * _leaf_adjoints(ctx.levels, root_adjoint)).div_(p_k[:, None]).clamp_(0.0, 1.0)
+        return posterior.mul_(-grad[:, None]), None, None
 
 
 @torch.no_grad()
@@ -433,7 +467,7 @@ def _product_tree(q: Tensor, p: Tensor, *, keep: int) -> tuple[Tensor, list[tupl
     order of the factors does not matter, and halves are contiguous in memory), each product
     truncated to ``keep`` coefficients (higher powers never feed lower ones, so this is exact). Short
     polynomials are kept as coefficient planes ``(length, rows, n)`` and multiplied directly;
-    from ``_DIRECT_PRODUCT_MAX_LEN`` on they are ``(rows, n, length)`` and multiplied by FFT.
+    longer ones (see :func:`_multiply_directly`) are ``(rows, n, length)`` and multiplied by FFT.
 
     Parameters
     ----------
@@ -449,7 +483,7 @@ def _product_tree(q: Tensor, p: Tensor, *, keep: int) -> tuple[Tensor, list[tupl
     """
     levels: list[tuple] = []
     planes = torch.stack([q, p])[:keep]
-    while planes.shape[0] <= _DIRECT_PRODUCT_MAX_LEN and planes.shape[2] > 1:
+    while planes.shape[2] > 1 and _multiply_directly(planes.shape[0], planes.shape[1] * planes.shape[2] // 2):
         n_polys = planes.shape[2]
         planes = _pad_to_even(planes, dim=2)
         levels.append(("planes", planes, n_polys))
@@ -505,6 +539,12 @@ def _leaf_adjoints(levels: list[tuple], root_adjoint: Tensor) -> Tensor:
             _correlate_planes(adjoint, planes[..., :half], out=children[..., half:], first=first)
             adjoint = children[..., :n_polys]
     return adjoint[0]  # planes (1, rows, frames): only d/dp_t was kept at the leaves
+
+
+def _multiply_directly(length: int, n_pairs: int) -> bool:
+    """Whether pairs of polynomials of this length are cheaper to multiply without FFT."""
+    short, medium = _DIRECT_PRODUCT_MAX_LEN
+    return length <= short or length <= medium and n_pairs >= _DIRECT_PRODUCT_MIN_PAIRS
 
 
 def _pad_to_even(polys: Tensor, *, dim: int) -> Tensor:
@@ -636,7 +676,7 @@ class SoftLocLoss(Loss):
             parts.update(sll=float(sll.detach()), softness_frames=float(softness_frames.mean()))
         if alpha > 0:
             counts = (targets * _frame_mask(mask, targets)).sum(1)
-            mc = count_nll(F.logsigmoid(logits), F.logsigmoid(-logits), counts, mask=mask).mean()
+            mc = count_nll_from_logits(logits, counts, mask=mask).mean()
             loss = loss + alpha * mc
             parts.update(mc=float(mc.detach()))
         return loss, parts
@@ -723,8 +763,8 @@ def build_loss(config: LossConfig, *, frame_rate_hz: float) -> Loss:
     Examples
     --------
     >>> loss = build_loss(LossConfig(name="bce"), frame_rate_hz=100.0)
-    >>> loss(torch.zeros(2, 10, 3), torch.zeros(2, 10, 3))[1]["bce"]  # 10 * log 2
-    6.931471824645996
+    >>> round(loss(torch.zeros(2, 10, 3), torch.zeros(2, 10, 3))[1]["bce"], 4)  # 10 frames * log 2
+    6.9315
     """
     if config.name not in LOSSES:
         raise ConfigError(f"loss {config.name!r} is unknown; available losses = {loss_names()}")
@@ -750,6 +790,11 @@ def _frame_mask(mask: Tensor | None, like: Tensor) -> Tensor:
     if mask.shape != like.shape[:2]:
         raise ValueError(f"mask has shape {tuple(mask.shape)}; expected (batch, frames) = {tuple(like.shape[:2])}")
     return mask.to(device=like.device, dtype=like.dtype)[..., None]
+
+
+def _upcast(values: Tensor) -> Tensor:
+    """float16 / bfloat16 -> float32 (FFTs and long sums need it); other dtypes unchanged."""
+    return values.float() if values.dtype in (torch.float16, torch.bfloat16) else values
 
 
 def _fast_len(n: int) -> int:

@@ -1,0 +1,111 @@
+"""Score models on annotated audio folders, beside librosa's onset detector, in one run.
+
+For every set (a folder of audio + same-stem annotations) and model: per-class and pooled F1
+(mir_eval, 50 ms) when the model's classes appear in the annotations, and class-agnostic onset
+F1 (all classes merged; model events of different classes within 30 ms count as one onset, as a
+kick and a hi-hat struck together are one annotated onset). The same class-agnostic score is
+computed for ``librosa.onset.onset_detect`` (default settings) as a reference line.
+
+    python scripts/eval_models.py --model drums --model onsets \
+        --set drums-val-drumonly=data/drums/validation/drumonly --set real-perc=real-onsets/percussion \
+        --out recipes/results/eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from softloc_cli.audio import load_audio
+from softloc_cli.data import find_entries
+from softloc_cli.annotations import read_annotations
+from softloc_cli.events import Event
+from softloc_cli.metrics import merge_labels, pool_scores, score_events
+from softloc_cli.transcribe import load_model, transcribe_audio
+
+COMBINE_S = 0.03  # merge model events of different classes closer than this into one onset
+
+
+def librosa_onsets(audio: np.ndarray, sample_rate: int) -> list[Event]:
+    import librosa
+
+    times = librosa.onset.onset_detect(y=audio, sr=sample_rate, units="time")
+    return [Event(float(t), "onset") for t in times]
+
+
+def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool) -> dict:
+    entries = find_entries(folder)
+    per_model = {name: {"classes": [], "merged": []} for name in models}
+    base = []
+    seconds = 0.0
+    for entry in entries:
+        reference = read_annotations(entry.annotation)
+        merged_ref = merge_labels(reference, "onset")
+        audio_cache = {}
+        for name, model in models.items():
+            rate = model.config.features.sample_rate
+            if rate not in audio_cache:
+                audio_cache[rate] = load_audio(entry.audio, sample_rate=rate)
+            result = transcribe_audio(model, audio_cache[rate])
+            labels = model.config.labels
+            if any(e.label in labels for e in reference) and labels != ["onset"]:
+                per_model[name]["classes"].append(score_events(reference, result.events, window_s=window_s, classes=labels))
+            merged = merge_labels(result.events, "onset", combine_within_s=COMBINE_S)
+            per_model[name]["merged"].append(score_events(merged_ref, merged, window_s=window_s, classes=["onset"]))
+        if baseline:
+            rate = 22050
+            audio = load_audio(entry.audio, sample_rate=rate)
+            seconds += len(audio) / rate
+            base.append(score_events(merged_ref, librosa_onsets(audio, rate), window_s=window_s, classes=["onset"]))
+    out = {"files": len(entries), "models": {}}
+    for name, scores in per_model.items():
+        record = {"onset_f1": round(pool_scores(scores["merged"]).pooled.overall.f1, 4)}
+        if scores["classes"]:
+            pooled = pool_scores(scores["classes"]).pooled
+            record["f1"] = round(pooled.overall.f1, 4)
+            record["per_class"] = {k: round(v.f1, 4) for k, v in pooled.classes.items()}
+            dev = pooled.overall.median_dev_s
+            record["median_dev_ms"] = round(1000 * dev, 2) if dev is not None else None
+        out["models"][name] = record
+    if baseline:
+        out["librosa_onset_f1"] = round(pool_scores(base).pooled.overall.f1, 4)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", required=True, help="model spec (repeatable)")
+    parser.add_argument("--set", action="append", required=True, help="NAME=FOLDER (repeatable)")
+    parser.add_argument("--window", type=float, default=0.05, help="seconds (default 0.05)")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args()
+    models = {spec: load_model(spec, device="cpu") for spec in args.model}
+    results = {}
+    for item in args.set:
+        name, _, folder = item.partition("=")
+        started = time.perf_counter()
+        results[name] = evaluate_set(Path(folder), models, window_s=args.window, baseline=not args.no_baseline)
+        print(f"{name}: {json.dumps(results[name])} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    print("| set | " + " | ".join(f"{m} F1 (per class) | {m} onset F1" for m in models) + " | librosa onset F1 |")
+    print("|---|" + "---|---|" * len(models) + "---|")
+    for name, res in results.items():
+        cells = []
+        for m in models:
+            r = res["models"][m]
+            per = ", ".join(f"{k} {v:.3f}" for k, v in r.get("per_class", {}).items())
+            cells.append(f"{r['f1']:.3f} ({per})" if "f1" in r else "–")
+            cells.append(f"{r['onset_f1']:.3f}")
+        print(f"| {name} | " + " | ".join(cells) + f" | {res.get('librosa_onset_f1', '–')} |")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"window_s": args.window, "models": args.model, "sets": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
