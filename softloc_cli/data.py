@@ -92,11 +92,17 @@ def find_entries(path: str | Path) -> list[FileEntry]:
 
 def _read_manifest(path: Path) -> list[FileEntry]:
     with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or not {"audio", "annotation"} <= set(rows[0]):
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        header = reader.fieldnames or []
+    if not {"audio", "annotation"} <= set(header):
         raise DatasetError(f"{path}: a manifest needs a header with columns audio,annotation[,softness_s,annotator]")
+    if not rows:
+        raise DatasetError(f"{path}: the manifest lists no files")
     entries = []
     for line, row in enumerate(rows, start=2):
+        if not row["audio"] or not row["annotation"]:
+            raise DatasetError(f"{path}:{line}: the audio and annotation columns must both be filled")
         audio, annotation = path.parent / row["audio"], path.parent / row["annotation"]
         for file in (audio, annotation):
             if not file.is_file():

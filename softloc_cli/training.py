@@ -348,10 +348,10 @@ def train(config: TrainConfig, *, resume: bool = False,
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sampler = CropSampler(train_tracks, crop_frames=crop_frames, rng=np.random.default_rng([config.seed, rank, 1]))
     aug_rng = np.random.default_rng([config.seed, rank, 2])
-    start_step, best = 0, {"f1": -1.0, "step": 0}
+    start_step, best, stale = 0, {"f1": -1.0, "step": 0}, 0
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     if resume:
-        start_step, best, best_state = _load_state(state_dir, net, optimizer, sampler, aug_rng, device)
+        start_step, best, best_state, stale = _load_state(state_dir, net, optimizer, sampler, aug_rng, device)
     model = net
     if world > 1:
         import torch.distributed as dist
@@ -366,7 +366,8 @@ def train(config: TrainConfig, *, resume: bool = False,
     if rank == 0:
         output.mkdir(parents=True, exist_ok=True)
     log_path = output / METRICS_LOG
-    stale = 0
+    if resume:  # records written after the saved state (an interrupted validation) are redone
+        _truncate_jsonl(log_path, start_step)
     step = start_step
     for step in range(start_step, total_steps):
         for group in optimizer.param_groups:
@@ -416,7 +417,7 @@ def train(config: TrainConfig, *, resume: bool = False,
                       "elapsed_s": round(time.perf_counter() - started, 1)}
             _append_jsonl(log_path, record)
             emit(record)
-            _save_state(state_dir, config, net, optimizer, sampler, aug_rng, step + 1, best, best_state)
+            _save_state(state_dir, config, net, optimizer, sampler, aug_rng, step + 1, best, best_state, stale)
             if config.early_stop and stale >= config.early_stop:
                 break
     result = None
@@ -475,7 +476,20 @@ def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
-def _save_state(state_dir: Path, config, net, optimizer, sampler, aug_rng, step, best, best_state) -> None:
+def _truncate_jsonl(path: Path, step: int) -> None:
+    """Drop the records of ``path`` logged after ``step``."""
+    if not path.is_file():
+        return
+    from .fileio import atomic_write
+
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    if len(kept) < len(lines):
+        with atomic_write(path, "w") as fh:
+            fh.writelines(line + "\n" for line in kept)
+
+
+def _save_state(state_dir: Path, config, net, optimizer, sampler, aug_rng, step, best, best_state, stale) -> None:
     """Everything ``--resume`` needs, as safetensors + JSON (each file written atomically)."""
     import torch
     from safetensors.torch import save
@@ -492,7 +506,7 @@ def _save_state(state_dir: Path, config, net, optimizer, sampler, aug_rng, step,
     tensors["rng.torch"] = torch.get_rng_state()
     with atomic_write(state_dir / "state.safetensors", "wb") as fh:
         fh.write(save(tensors))
-    meta = {"step": step, "best": best, "config": asdict(config), "param_groups": opt["param_groups"],
+    meta = {"step": step, "best": best, "stale": stale, "config": asdict(config), "param_groups": opt["param_groups"],
             "sampler_rng": sampler.rng.bit_generator.state, "aug_rng": aug_rng.bit_generator.state}
     with atomic_write(state_dir / "state.json", "w") as fh:
         json.dump(meta, fh)
@@ -516,4 +530,4 @@ def _load_state(state_dir: Path, net, optimizer, sampler, aug_rng, device):
     torch.set_rng_state(tensors["rng.torch"])
     sampler.rng.bit_generator.state = meta["sampler_rng"]
     aug_rng.bit_generator.state = meta["aug_rng"]
-    return meta["step"], meta["best"], best_state
+    return meta["step"], meta["best"], best_state, meta.get("stale", 0)

@@ -111,6 +111,8 @@ def test_manifest_row_naming_a_missing_file_gives_file_and_line(tmp_path):
     [
         ("file,labels\na.wav,a.csv\n", "needs a header with columns audio,annotation"),
         ("audio,annotation,softness_s\na.wav,a.csv,80ms\n", r"manifest\.csv:2: softness_s '80ms' is not a number"),
+        ("audio,annotation\na.wav,a.csv\na.wav\n", r"manifest\.csv:3: the audio and annotation columns must both be filled"),
+        ("audio,annotation\n", "the manifest lists no files"),
     ],
 )
 def test_manifest_format_errors(tmp_path, text, message):
