@@ -33,7 +33,7 @@ from .model import ModelConfig
 DEFAULT_DRUM_CLASSES = ["kick", "snare", "hihat"]
 STATE_DIR = ".train_state"
 METRICS_LOG = "metrics.jsonl"
-THRESHOLD_GRID = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+THRESHOLD_GRID = [0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 SMOOTH_GRID_S = [0.0, 0.01, 0.02]  # 0 suits impulse-like outputs; 10–20 ms suits broad BCE peaks
 
 
@@ -263,6 +263,21 @@ def _default_note(name: str) -> int | None:
         return None
 
 
+def _notes_from_data(classes: list[ClassInfo], tracks) -> list[ClassInfo]:
+    """Fill a class's missing MIDI note with the note its training events carry most often."""
+    from collections import Counter
+
+    notes: dict[str, Counter] = {}
+    for track in tracks:
+        for event in track.events:
+            if event.midi_note is not None:
+                notes.setdefault(event.label, Counter())[event.midi_note] += 1
+    return [
+        c if c.midi_note is not None or c.name not in notes else ClassInfo(c.name, notes[c.name].most_common(1)[0][0])
+        for c in classes
+    ]
+
+
 def _init_labels(config: TrainConfig) -> list[str]:
     if config.classes:
         return list(dict.fromkeys(config.classes))
@@ -331,6 +346,7 @@ def train(config: TrainConfig, *, resume: bool = False,
         val_entries, classes=labels, feature_module=feature_module, class_map=config.class_map, cache_dir=cache_dir,
     )
     emit({"kind": "data", "train": asdict(train_summary), "val": asdict(val_summary)})
+    ckpt = replace(ckpt, classes=_notes_from_data(ckpt.classes, train_tracks))
     crop_frames = int(round(config.crop_s * frame_rate))
     total_steps = config.steps
     if config.epochs is not None:
