@@ -84,3 +84,18 @@ def scale_gain(logmel: torch.Tensor, gain: torch.Tensor, log_gain: float) -> tor
     """
     mel = torch.expm1(logmel.float()) / log_gain
     return torch.log1p(log_gain * mel * gain.view(-1, 1, 1))
+
+
+def shift_mel(logmel: torch.Tensor, shifts: list[int]) -> torch.Tensor:
+    """Move each batch item's log-mel ``(batch, frames, n_mels)`` up or down by whole bands,
+    repeating the edge band; a cheap stand-in for other tunings and kits in training."""
+    out = torch.empty_like(logmel)
+    for index, shift in enumerate(shifts):
+        item = logmel[index]
+        if shift > 0:
+            out[index] = torch.cat([item[:, :1].expand(-1, shift), item[:, :-shift]], dim=1)
+        elif shift < 0:
+            out[index] = torch.cat([item[:, -shift:], item[:, -1:].expand(-1, -shift)], dim=1)
+        else:
+            out[index] = item
+    return out

@@ -26,7 +26,7 @@ from .configs import from_dict
 from .decode import DecodeConfig, decode_activations
 from .errors import ConfigError, DatasetError
 from .events import Event
-from .features import FeatureConfig, add_flux, scale_gain
+from .features import FeatureConfig, add_flux, scale_gain, shift_mel
 from .losses import LossConfig
 from .model import ModelConfig
 
@@ -64,6 +64,8 @@ class TrainConfig:
     early_stop: int = 0  # stop after this many validations without improvement (0 = never)
     head_only_steps: int = -1  # fine-tuning: train only the output layer first (-1 = auto: 20% if < 10 min of data)
     augment_gain_db: float = 6.0  # random gain ±dB per crop (exact on cached features)
+    augment_shift_bins: int = 0  # random shift of the mel axis by up to ± this many bands per crop
+    # (≈ ±1.5 semitones per band in the mid range: other drum tunings and kits)
     label_noise_s: float = 0.0  # experiments: Gaussian shift per training event (paper Sec. 5)
     label_shift_s: float = 0.0  # experiments: each training file moved by ±δ
     val_window_s: float = 0.05  # matching tolerance for validation F1
@@ -396,6 +398,9 @@ def train(config: TrainConfig, *, resume: bool = False,
         if config.augment_gain_db > 0:
             gain_db = aug_rng.uniform(-config.augment_gain_db, config.augment_gain_db, size=len(x))
             x = scale_gain(x, torch.from_numpy(10 ** (gain_db / 20)).float().to(device), ckpt.features.log_gain)
+        if config.augment_shift_bins > 0:
+            shifts = aug_rng.integers(-config.augment_shift_bins, config.augment_shift_bins + 1, size=len(x))
+            x = shift_mel(x, shifts.tolist())
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             logits = model(add_flux(x))
         loss, parts = loss_fn(

@@ -124,3 +124,15 @@ def test_short_and_empty_audio(eventful, n_samples):
     result = transcribe_audio(eventful, np.zeros(n_samples, np.float32))
     assert result.activations.shape == (n_samples // 240 + 1, 2)
     assert result.duration_s == n_samples / SAMPLE_RATE
+
+
+def test_shift_mel_moves_bands_and_repeats_edges():
+    import torch
+
+    from softloc_cli.features import shift_mel
+
+    x = torch.arange(6.0).view(1, 1, 6).repeat(3, 2, 1)
+    out = shift_mel(x, [2, -1, 0])
+    assert out[0, 0].tolist() == [0, 0, 0, 1, 2, 3]
+    assert out[1, 0].tolist() == [1, 2, 3, 4, 5, 5]
+    assert torch.equal(out[2], x[2])
