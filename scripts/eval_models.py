@@ -45,7 +45,7 @@ def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool)
     seconds = 0.0
     for entry in entries:
         reference = read_annotations(entry.annotation)
-        merged_ref = merge_labels(reference, "onset")
+        merged_ref = merge_labels(reference, "onset", combine_within_s=COMBINE_S)
         audio_cache = {}
         for name, model in models.items():
             rate = model.config.features.sample_rate

@@ -28,6 +28,7 @@ from .events import Event
 from .fileio import ANNOTATION_EXTENSIONS, AUDIO_EXTENSIONS
 
 ONSET_CLASS = "onset"  # single-class models: every annotated event is an onset
+ONSET_COMBINE_S = 0.03  # onsets closer than 30 ms are one onset (a chord), the onset-dataset convention
 
 
 @dataclass
@@ -117,10 +118,13 @@ def _read_manifest(path: Path) -> list[FileEntry]:
 
 
 def select_events(events: list[Event], classes: list[str]) -> tuple[list[Event], dict[str, int]]:
-    """Events of the training classes (all merged into ``onset`` for a one-class onset model),
+    """Events of the training classes (for a one-class onset model: all labels merged into
+    ``onset`` and notes struck together combined into one),
     and counts of the labels left out (distractors such as cymbals for a kick/snare/hi-hat model)."""
     if classes == [ONSET_CLASS]:
-        return [Event(e.time_s, ONSET_CLASS, e.midi_note, e.velocity) for e in events], {}
+        from .metrics import merge_labels
+
+        return merge_labels(events, ONSET_CLASS, combine_within_s=ONSET_COMBINE_S), {}
     wanted = {c.lower(): c for c in classes}
     kept, ignored = [], {}
     for e in events:
