@@ -28,6 +28,10 @@ SETTINGS = {
                            "loss.softness_end_s": 0.01},
     "softloc-mse-narrow": {"loss.name": "softloc", "loss.measure": "mse", "loss.sll_weight": 32.0,
                            "loss.softness_end_s": 0.01},
+    "softloc-log-to0": {"loss.name": "softloc", "loss.measure": "log", "loss.sll_weight": 1.0,
+                        "loss.softness_end_s": 0.002},
+    "softloc-log-alpha09": {"loss.name": "softloc", "loss.measure": "log", "loss.sll_weight": 1.0,
+                            "loss.alpha_schedule": "constant", "loss.alpha_start": 0.9},
     "sll-mse": {"loss.name": "sll", "loss.measure": "mse", "loss.sll_weight": 32.0},
 }
 
