@@ -121,7 +121,7 @@ class LossConfig:
     softness_ramp_start: int = 0  # ... starting at this step ...
     softness_ramp_steps: int = 10_000  # ... and reaching it this many steps later
     measure: str = "mse"  # "mse": bounded local squared error (paper, Sec. 4.1); "log": -log(1-|d|), Eq. 5
-    sll_weight: float = 32.0  # multiplies L_SLL: 32 = the authors' batch-summed balance at batch 32 (1 let L_MC swamp localisation)
+    sll_weight: float = 1.0  # multiplies L_SLL inside the mix; 32 = authors' batch-summed scale at batch 32
     # --- mixing weight alpha of L_MC: L = (1 - alpha) * sll_weight * L_SLL + alpha * L_MC ---
     alpha_schedule: str = "ramp"  # "constant" (alpha_start) | "ramp" (paper) | "linear" (warm-up)
     alpha_start: float = 0.2  # paper: lower clip 0.2

@@ -352,7 +352,7 @@ def test_eq5_limit_through_the_registry():
     """sll with the log measure and softness 0 is the bce baseline (same reduction)."""
     logits, targets, mask = small_batch(seed=3)
     logits = logits.double().clamp(-8, 8)
-    sll, _ = build_loss(LossConfig(name="sll", measure="log", softness_s=0.0, sll_weight=1.0), frame_rate_hz=100.0)(
+    sll, _ = build_loss(LossConfig(name="sll", measure="log", softness_s=0.0), frame_rate_hz=100.0)(
         logits, targets, mask=mask
     )
     bce, _ = build_loss(LossConfig(name="bce"), frame_rate_hz=100.0)(logits, targets, mask=mask)
