@@ -256,7 +256,10 @@ def _build_model(config: TrainConfig, labels: list[str]):
 
 def _default_note(name: str) -> int | None:
     from .classmap import DEFAULT_DRUM_MAP, label_to_pitch
+    from .data import ONSET_CLASS
 
+    if name == ONSET_CLASS:
+        return 60  # one-class onset models write their events as middle C
     if name in DEFAULT_DRUM_MAP:
         return DEFAULT_DRUM_MAP[name][0]
     try:
