@@ -110,7 +110,7 @@ def test_shift_and_softness_tables(tmp_path):
 
 
 def test_main_writes_report_and_plot(tmp_path):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (in the test extra; a missing plot library must fail, not skip)
     runs = write(tmp_path / "runs", [fake("bce", 0.9), fake("bce", 0.5, sigma=100), fake("softloc", 0.88),
                                      fake("softloc", 0.86, sigma=100, softness=100)])
     recipe = tmp_path / "recipe.toml"
