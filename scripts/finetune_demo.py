@@ -40,11 +40,14 @@ def score(model_spec: str, folder: Path, classes: list[str], decode=None) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="split folder with */<clip>.flac + .csv")
+    parser.add_argument("--held-out-data", type=Path,
+                        help="split folder to score on (default: the --data clips not used for tapping)")
     parser.add_argument("--kit", required=True, help="kit name as it appears in the clip names")
     parser.add_argument("--minutes", type=float, default=4.0, help="tapped audio to fine-tune on")
     parser.add_argument("--jitter", type=float, default=0.06, help="label jitter σ in seconds")
     parser.add_argument("--init", default="drums")
     parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -66,6 +69,8 @@ def main() -> None:
             entry = entries[i]
             duration = sf.info(entry.audio).duration
             target = taps if tapped_s < args.minutes * 60 else held
+            if target is held and args.held_out_data is not None:
+                break
             shutil.copy(entry.audio, target / entry.audio.name)
             events = read_annotations(entry.annotation)
             if target is taps:
@@ -73,10 +78,15 @@ def main() -> None:
                 times = perturb_times(np.array([e.time_s for e in events]), noise_s=args.jitter, shift_s=0.0, rng=rng)
                 events = sort_events([Event(float(max(0.0, t)), e.label, e.midi_note, e.velocity) for e, t in zip(events, times)])
             write_events(events, target / entry.annotation.name, "csv")
+        if args.held_out_data is not None:
+            for entry in find_entries(args.held_out_data):
+                if f"__{args.kit}__" in entry.audio.name:
+                    shutil.copy(entry.audio, held / entry.audio.name)
+                    shutil.copy(entry.annotation, held / entry.annotation.name)
         before = score(args.init, held, classes)
         started = time.perf_counter()
         config = make_config(None, data=str(taps), output=str(tmp / "model"), init=args.init, steps=args.steps,
-                             batch_size=8, lr=3e-4, warmup_steps=20, val_every=max(1, args.steps // 4),
+                             batch_size=8, lr=args.lr, warmup_steps=20, val_every=max(1, args.steps // 4),
                              seed=args.seed, threads=1, **{"loss.name": "softloc", "loss.softness_s": args.jitter})
         train(config)  # fine-tuning validates on 10% of the tapped clips (their labels are jittered too)
         wall = time.perf_counter() - started
