@@ -30,6 +30,7 @@ import struct
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -863,3 +864,64 @@ class Progress:
     def close(self) -> None:
         if self._rich is not None:
             self._rich.stop()
+
+
+# ----------------------------------------------------------------------------- render loop
+
+def render_splits(splits: Sequence[str], plan_split: Callable[[str], list[dict]],
+                  render: Callable[[dict], tuple[np.ndarray, list, dict]],
+                  manifest_row: Callable[[dict, dict[str, int], dict], dict], *, out_dir: Path,
+                  sr: int, save_cache: Callable[[], None], overwrite: bool = False,
+                  quiet: bool = False, max_failed: int = 20) -> int:
+    """Render every split's planned clips into ``out_dir/<split>/`` with a ``manifest.csv``.
+
+    ``plan_split(split)`` gives the split's plans (dicts with ``path``, ``name``,
+    ``duration_s``; an empty list skips the split); ``render(plan)`` gives ``(audio, label rows,
+    info)``; ``manifest_row(plan, class counts, info)`` gives the manifest row of a clip (``info``
+    is ``{}`` for an existing clip that is kept, its counts are read from its CSV).
+
+    A clip whose ``.flac`` and ``.csv`` both exist is kept unless ``overwrite``. A clip that fails
+    is reported on stderr and skipped; the error is re-raised once more than ``max_failed`` clips
+    (over all splits) have failed. The manifest is rewritten and ``save_cache()`` called every 10
+    clips and at the end of each split. Prints a summary; returns 1 if any clip failed, else 0.
+    """
+    failed = written = skipped = 0
+    for split in splits:
+        plans = plan_split(split)
+        if not plans:
+            continue
+        split_dir = out_dir / split
+        prog = Progress(split, sum(p["duration_s"] for p in plans), len(plans), quiet=quiet)
+        rows = []
+        for k, plan in enumerate(plans):
+            stem = split_dir / plan["path"]
+            try:
+                if (stem.with_suffix(".csv").is_file() and stem.with_suffix(".flac").is_file()
+                        and not overwrite):
+                    rows.append(manifest_row(plan, count_classes(stem.with_suffix(".csv")), {}))
+                    prog.update(plan["duration_s"], plan["name"], skipped=True)
+                    skipped += 1
+                    continue
+                audio, labels, info = render(plan)
+                write_clip(stem, audio, sr, labels)
+                counts: dict[str, int] = {}
+                for _, cls, _, _ in labels:
+                    counts[cls] = counts.get(cls, 0) + 1
+                rows.append(manifest_row(plan, counts, info))
+                written += 1
+                prog.update(plan["duration_s"], plan["name"])
+            except Exception as exc:  # one bad clip does not stop the batch
+                failed += 1
+                print(f"error: {split} clip {plan['name']}: {exc.__class__.__name__}: {exc}",
+                      file=sys.stderr)
+                if failed > max_failed:
+                    raise
+            if k % 10 == 9:
+                write_manifest(split_dir / "manifest.csv", rows)
+                save_cache()
+        write_manifest(split_dir / "manifest.csv", rows)
+        save_cache()
+        prog.close()
+    print(f"written {written}, skipped (existing) {skipped}, failed {failed} clips -> {out_dir}",
+          file=sys.stderr)
+    return 1 if failed else 0

@@ -847,47 +847,12 @@ def main(argv: list[str] | None = None) -> int:
 
     hours = {"train": args.hours_train, "validation": args.hours_val, "test": args.hours_test}
     renderer = Renderer(args.sample_rate, args.cache_dir)
-    failed = written = skipped = 0
-    for split in SPLITS:
-        plans = plan_split(split, hours[split], args.seed, clip_min_s=args.clip_min,
-                           clip_max_s=args.clip_max, p_mix=args.mix_fraction)
-        if not plans:
-            continue
-        split_dir = args.out_dir / split
-        prog = rc.Progress(split, sum(p["duration_s"] for p in plans), len(plans), quiet=args.quiet)
-        rows = []
-        for k, plan in enumerate(plans):
-            stem = split_dir / plan["path"]
-            done = stem.with_suffix(".csv").is_file() and stem.with_suffix(".flac").is_file()
-            try:
-                if done and not args.overwrite:
-                    rows.append(manifest_row(plan, rc.count_classes(stem.with_suffix(".csv")), {}))
-                    prog.update(plan["duration_s"], plan["name"], skipped=True)
-                    skipped += 1
-                    continue
-                audio, labels, info = renderer.render_clip(plan)
-                rc.write_clip(stem, audio, args.sample_rate, labels)
-                counts: dict[str, int] = {}
-                for _, cls, _, _ in labels:
-                    counts[cls] = counts.get(cls, 0) + 1
-                rows.append(manifest_row(plan, counts, info))
-                written += 1
-                prog.update(plan["duration_s"], plan["name"])
-            except Exception as exc:  # one bad clip does not stop the batch
-                failed += 1
-                print(f"error: {split} clip {plan['name']}: {exc.__class__.__name__}: {exc}",
-                      file=sys.stderr)
-                if failed > 20:
-                    raise
-            if k % 10 == 9:
-                rc.write_manifest(split_dir / "manifest.csv", rows)
-                renderer.fluid.save_cache()
-        rc.write_manifest(split_dir / "manifest.csv", rows)
-        renderer.fluid.save_cache()
-        prog.close()
-    print(f"written {written}, skipped (existing) {skipped}, failed {failed} clips -> {args.out_dir}",
-          file=sys.stderr)
-    return 1 if failed else 0
+    return rc.render_splits(
+        SPLITS,
+        lambda split: plan_split(split, hours[split], args.seed, clip_min_s=args.clip_min,
+                                 clip_max_s=args.clip_max, p_mix=args.mix_fraction),
+        renderer.render_clip, manifest_row, out_dir=args.out_dir, sr=args.sample_rate,
+        save_cache=renderer.fluid.save_cache, overwrite=args.overwrite, quiet=args.quiet)
 
 
 if __name__ == "__main__":

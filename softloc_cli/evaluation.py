@@ -22,7 +22,7 @@ Conventions
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,6 +370,31 @@ def _read(path: Path, class_map: ClassMap | None, default_label: str) -> tuple[l
     return found.events, dict(found.unknown)
 
 
+def _read_pairs(
+    pairing: Pairing,
+    class_map: ClassMap | None,
+    results: list[FileResult],
+    on_file: Callable[[Pair], None] | None,
+    read_estimate: Callable[[Pair], Any],
+) -> Iterator[tuple[Pair, FileResult, list[Event], dict[str, int], Any]]:
+    """For each pair: call ``on_file``, append its :class:`FileResult` to ``results``, then read
+    its reference and (``read_estimate``) its estimate. Yields ``(pair, result, reference events,
+    dropped reference labels, estimate)``; a pair that raises :class:`SoftlocError` is not yielded
+    and keeps the message in ``result.error``."""
+    for pair in pairing.pairs:
+        if on_file is not None:
+            on_file(pair)
+        result = FileResult(pair.stem, pair.reference, pair.estimate)
+        results.append(result)
+        try:
+            ref, ref_unknown = _read(pair.reference, class_map, MERGED_CLASS)
+            estimate = read_estimate(pair)
+        except SoftlocError as exc:
+            result.error = str(exc)
+            continue
+        yield pair, result, ref, ref_unknown, estimate
+
+
 def evaluate_pairs(
     pairing: Pairing,
     *,
@@ -409,17 +434,8 @@ def evaluate_pairs(
     """
     cm = as_class_map(class_map)
     results, loaded = [], []
-    for pair in pairing.pairs:
-        if on_file is not None:
-            on_file(pair)
-        result = FileResult(pair.stem, pair.reference, pair.estimate)
-        results.append(result)
-        try:
-            ref, ref_unknown = _read(pair.reference, cm, MERGED_CLASS)
-            est, est_unknown = _read(pair.estimate, cm, MERGED_CLASS)
-        except SoftlocError as exc:
-            result.error = str(exc)
-            continue
+    pairs = _read_pairs(pairing, cm, results, on_file, lambda p: _read(p.estimate, cm, MERGED_CLASS))
+    for _, result, ref, ref_unknown, (est, est_unknown) in pairs:
         dropped = Counter(ref_unknown) + Counter(est_unknown)
         ref = _select(ref, classes, merge_classes, dropped)
         est = _select(est, classes, merge_classes, dropped)
@@ -495,17 +511,9 @@ def evaluate_model(
         merge_classes = True
     selection = list(classes) if classes is not None else model_classes
     results, loaded, plot = [], [], None
-    for pair in pairing.pairs:
-        if on_file is not None:
-            on_file(pair)
-        result = FileResult(pair.stem, pair.reference, pair.estimate)
-        results.append(result)
-        try:
-            ref, ref_unknown = _read(pair.reference, cm, MERGED_CLASS)
-            transcription = transcribe_file(model, pair.estimate, decode=decode, on_progress=on_progress)
-        except SoftlocError as exc:
-            result.error = str(exc)
-            continue
+    pairs = _read_pairs(pairing, cm, results, on_file,
+                        lambda p: transcribe_file(model, p.estimate, decode=decode, on_progress=on_progress))
+    for pair, result, ref, ref_unknown, transcription in pairs:
         if plot_stem is not None and pair.stem == plot_stem:
             plot = (transcription, ref)
         est, est_dropped = map_events(transcription.events, cm)
