@@ -276,6 +276,15 @@ def _default_note(name: str) -> int | None:
         return None
 
 
+def _calibration_window(config: TrainConfig) -> float:
+    """Matching window for threshold calibration. Without a --val set, validation labels are a
+    slice of the training annotations, as loose as the taps: a 50 ms window would count hits
+    matched to a 60 ms-off tap as misses, so it widens to twice the softness."""
+    if config.val:
+        return config.val_window_s
+    return max(config.val_window_s, 2 * config.loss.softness_s)
+
+
 def _notes_from_data(classes: list[ClassInfo], tracks) -> list[ClassInfo]:
     """Fill a class's missing MIDI note with the note its training events carry most often."""
     from collections import Counter
@@ -430,10 +439,11 @@ def train(config: TrainConfig, *, resume: bool = False,
             refs = [t.events for t in val_tracks]
             scores = score_decoded(acts, refs, labels=labels, frame_rate_hz=frame_rate, decode=ckpt.decode,
                                    window_s=config.val_window_s)
+            window = _calibration_window(config)
             tuned = calibrate(acts, refs, labels=labels, frame_rate_hz=frame_rate, base=ckpt.decode,
-                              window_s=config.val_window_s, smooth_grid=[ckpt.decode.smooth_s])
+                              window_s=window, smooth_grid=[ckpt.decode.smooth_s])
             f1 = score_decoded(acts, refs, labels=labels, frame_rate_hz=frame_rate, decode=tuned,
-                               window_s=config.val_window_s).pooled.overall.f1
+                               window_s=window).pooled.overall.f1
             improved = f1 > best["f1"]
             if improved:
                 best = {"f1": f1, "step": step + 1}
@@ -459,12 +469,9 @@ def train(config: TrainConfig, *, resume: bool = False,
         acts = [predict(net, t.logmel, device) for t in val_tracks]
         refs = [t.events for t in val_tracks]
         decode = ckpt.decode
-        # Fine-tuning without a --val set validates on a slice of the user's own (loose) taps: too
-        # few and too noisy to re-tune thresholds (one 30 s clip cost 0.27 F1 on kick in
-        # scripts/finetune_demo.py), so the initial model's decode settings are kept.
-        if config.calibrate and not (config.init and not config.val):
+        if config.calibrate:
             decode = calibrate(acts, refs, labels=labels, frame_rate_hz=frame_rate, base=decode,
-                               window_s=config.val_window_s)
+                               window_s=_calibration_window(config))
         final = score_decoded(acts, refs, labels=labels, frame_rate_hz=frame_rate, decode=decode,
                               window_s=config.val_window_s)
         scores = {"validation": final.to_dict(), "window_s": config.val_window_s,
