@@ -2,8 +2,9 @@
 
 Takes the clips of one held-out kit (never heard in training) from ``--data``: a few minutes
 become the tapped set (labels jittered by N(0, σ²), default σ = 60 ms, as sloppy pad taps would
-be); the rest, or the kit's clips in ``--held-out-data``, are the clean held-out set. It fine-tunes a model on the tapped set with ``softloc train --init``, and scores the
-model before and after on the clean held-out clips (mir_eval, 50 ms, pooled over classes).
+be); the rest, or the kit's clips in ``--held-out-data``, are the clean held-out set. It
+fine-tunes a model on the tapped set as ``softloc train --init`` does, and scores the model
+before and after on the clean held-out clips (mir_eval, 50 ms, pooled over classes).
 
     python scripts/finetune_demo.py --data data/drums/validation --held-out-data data/drums/test \
         --kit BJAPacific --minutes 4 --init drums --steps 500 --lr 5e-4 --out recipes/results/finetune_demo.json
