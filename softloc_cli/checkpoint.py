@@ -84,20 +84,16 @@ def write_config(directory: Path, config: CheckpointConfig) -> None:
 
 def save_checkpoint(directory: str | Path, net, config: CheckpointConfig) -> Path:
     """Write weights and config into ``directory`` (created if needed), each file atomically."""
+    from safetensors.torch import save
+
     directory = Path(directory)
     config.validate()
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     with atomic_write(directory / WEIGHTS_NAME, "wb") as fh:
-        fh.write(_safetensors_bytes(state))
+        fh.write(save(state, metadata={"format": "pt"}))
     write_config(directory, config)
     return directory
-
-
-def _safetensors_bytes(state) -> bytes:
-    from safetensors.torch import save
-
-    return save(state, metadata={"format": "pt"})
 
 
 def load_weights(directory: Path, net) -> None:
