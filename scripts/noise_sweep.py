@@ -239,11 +239,11 @@ class Evaluator:
         labels, rate = model.config.labels, model.frame_rate_hz
         val = self.tracks(self.val_dir, labels, model.features)
         test = self.tracks(self.test_dir, labels, model.features)
-        val_acts = [predict(model.net, t.logmel, model.device) for t in val]
+        val_acts = [predict(model.net, t.logmel, model.device, frame_rate_hz=model.frame_rate_hz) for t in val]
         val_refs = [t.events for t in val]
         decode = calibrate(val_acts, val_refs, labels=labels, frame_rate_hz=rate, base=model.config.decode,
                            window_s=self.window_s, smooth_grid=self.smooth_grid)
-        test_acts = [predict(model.net, t.logmel, model.device) for t in test]
+        test_acts = [predict(model.net, t.logmel, model.device, frame_rate_hz=model.frame_rate_hz) for t in test]
         test_refs = [t.events for t in test]
 
         def scored(acts, refs):

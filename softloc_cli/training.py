@@ -129,13 +129,14 @@ def lr_at(step: int, config: TrainConfig, total: int) -> float:
     return config.lr
 
 
-def predict(net, logmel: np.ndarray, device: str, *, chunk_frames: int = 6000) -> np.ndarray:
-    """Probabilities ``(n_frames, n_classes)`` for one file's cached log-mel."""
+def predict(net, logmel: np.ndarray, device: str, *, frame_rate_hz: float, chunk_frames: int = 6000) -> np.ndarray:
+    """Probabilities ``(n_frames, n_classes)`` for one file's cached log-mel, in chunks with the
+    same context as :func:`softloc_cli.transcribe.compute_activations`."""
     import torch
 
     from .transcribe import CONTEXT_S
 
-    context = int(CONTEXT_S * 100)
+    context = int(CONTEXT_S * frame_rate_hz)
     out = []
     with torch.inference_mode():
         for start in range(0, len(logmel), chunk_frames):
@@ -438,7 +439,7 @@ def train(config: TrainConfig, *, resume: bool = False,
         last = step + 1 == total_steps
         if rank == 0 and ((step + 1) % config.val_every == 0 or last):
             net.eval()
-            acts = [predict(net, t.logmel, device) for t in val_tracks]
+            acts = [predict(net, t.logmel, device, frame_rate_hz=frame_rate) for t in val_tracks]
             refs = [t.events for t in val_tracks]
             scores = score_decoded(acts, refs, labels=labels, frame_rate_hz=frame_rate, decode=ckpt.decode,
                                    window_s=config.val_window_s)
@@ -469,7 +470,7 @@ def train(config: TrainConfig, *, resume: bool = False,
     if rank == 0:
         net.load_state_dict(best_state)
         net.eval()
-        acts = [predict(net, t.logmel, device) for t in val_tracks]
+        acts = [predict(net, t.logmel, device, frame_rate_hz=frame_rate) for t in val_tracks]
         refs = [t.events for t in val_tracks]
         decode = ckpt.decode
         if config.calibrate:
