@@ -464,7 +464,8 @@ def train(config: TrainConfig, *, resume: bool = False,
             _append_jsonl(log_path, record)
             emit(record)
             _save_state(state_dir, config, net, optimizer, sampler, aug_rng, step + 1, best, best_state, stale)
-            if config.early_stop and stale >= config.early_stop:
+            # Only rank 0 validates, so under torchrun every rank runs all steps (no early stop).
+            if config.early_stop and stale >= config.early_stop and world == 1:
                 break
     result = None
     if rank == 0:
