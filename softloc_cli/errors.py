@@ -26,7 +26,3 @@ class ConfigError(SoftlocError):
 
 class DatasetError(SoftlocError):
     """A training or evaluation folder is empty or inconsistent."""
-
-
-class OutputExistsError(SoftlocError):
-    """An output file exists and overwriting was not asked for."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -102,13 +101,6 @@ def duration(value: Optional[str], flag: str) -> Optional[float]:
         return parse_duration(value)
     except ValueError as exc:
         raise UsageError(f"{flag}: {exc}") from None
-
-
-def require_existing(paths: list[Path]) -> None:
-    """Usage error (exit 2) for the first input path that does not exist."""
-    for path in paths:
-        if not path.exists():
-            raise UsageError(f"input {str(path)!r} does not exist")
 
 
 def _version_callback(value: bool) -> None:
