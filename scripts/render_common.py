@@ -49,11 +49,28 @@ SOUND_FONTS = {
     "Black_Pearl_4_LV2": SF2_DIR / "Black_Pearl_4_LV2.sf2",
     "Red_Zeppelin_4_LV2": SF2_DIR / "Red_Zeppelin_4_LV2.sf2",
 }
-SHARED_DATA = Path("/work/shared/data")
-CACHE_DIR_DEFAULT = Path("/work/data/cache")
+# Source MIDI (Groove MIDI, piano-midi.de); relative to the project root, overridable.
+SHARED_DATA = Path(os.environ.get("SOFTLOC_SOURCE_DATA", "../shared/data"))
+CACHE_DIR_DEFAULT = Path("data/cache")
 
 LEAD_IN_THRESHOLD_DB = -30.0  # dB re the sound's own peak; -40 dB catches pre-noise, -20 dB is late
 BLOCK = 64  # FluidSynth's internal block (FLUID_BUFSIZE), in samples
+
+
+def add_common_args(ap, *, out_dir: str, hours: tuple[float, float, float]) -> None:
+    """The command-line options both render scripts share (output, rate, seed, budgets, clips)."""
+    ap.add_argument("-o", "--out-dir", type=Path, default=Path(out_dir))
+    ap.add_argument("--sample-rate", type=int, default=24000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hours-train", type=float, default=hours[0])
+    ap.add_argument("--hours-val", type=float, default=hours[1])
+    ap.add_argument("--hours-test", type=float, default=hours[2])
+    ap.add_argument("--clip-min", type=float, default=20.0, help="shortest clip, seconds")
+    ap.add_argument("--clip-max", type=float, default=40.0, help="longest clip, seconds")
+    ap.add_argument("--cache-dir", type=Path, default=CACHE_DIR_DEFAULT)
+    ap.add_argument("--skip-check", action="store_true", help="do not run the held-out sample check")
+    ap.add_argument("--overwrite", action="store_true", help="re-render clips that already exist")
+    ap.add_argument("-q", "--quiet", action="store_true")
 
 
 # ----------------------------------------------------------------------------- requirements

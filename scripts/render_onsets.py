@@ -193,20 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__[__doc__.index("Examples"):])
-    ap.add_argument("-o", "--out-dir", type=Path, default=Path("/work/data/onsets"))
-    ap.add_argument("--sample-rate", type=int, default=24000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--hours-train", type=float, default=1.5)
-    ap.add_argument("--hours-val", type=float, default=0.2)
-    ap.add_argument("--hours-test", type=float, default=0.2)
-    ap.add_argument("--clip-min", type=float, default=20.0, help="shortest clip, seconds")
-    ap.add_argument("--clip-max", type=float, default=40.0, help="longest clip, seconds")
+    rc.add_common_args(ap, out_dir="data/onsets", hours=(1.5, 0.2, 0.2))
     ap.add_argument("--piano-fraction", type=float, default=0.6,
                     help="share of clips played by a piano program (the rest: other instruments)")
-    ap.add_argument("--cache-dir", type=Path, default=rc.CACHE_DIR_DEFAULT)
-    ap.add_argument("--skip-check", action="store_true", help="do not run the held-out sample check")
-    ap.add_argument("--overwrite", action="store_true", help="re-render clips that already exist")
-    ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)
     if not 8000 <= args.sample_rate <= 96000:
         ap.error(f"--sample-rate {args.sample_rate} must be within 8000..96000 Hz")
