@@ -22,6 +22,9 @@ Examples
 --------
     python scripts/render_onsets.py --hours-train 0.02 --hours-val 0.02 --hours-test 0 -o /tmp/onsets
     python scripts/render_onsets.py --hours-train 1.5 --hours-val 0.2 --hours-test 0.2
+    # the piano model's data (recipes/piano.toml): acoustic and electric grands only
+    python scripts/render_onsets.py --piano-fraction 1 --piano-programs 0 1 2 --hours-train 2.5 \
+        --hours-val 0.25 --hours-test 0.25 -o data/piano
 """
 
 from __future__ import annotations
@@ -57,12 +60,13 @@ FAMILY_RANGE = {"piano": (36, 84), "mallets": (60, 84), "guitar": (48, 72), "bas
                 "plucked": (48, 76), "drum": (45, 72)}
 
 
-def choose_program(rng: np.random.Generator, family: str) -> int:
-    return int(rng.choice(PROGRAMS[family]))
+def choose_program(rng: np.random.Generator, family: str, piano_programs: list[int] | None = None) -> int:
+    choices = piano_programs if family == "piano" and piano_programs else PROGRAMS[family]
+    return int(rng.choice(choices))
 
 
 def plan_split(split: str, hours: float, seed: int, *, clip_min_s: float, clip_max_s: float,
-               p_piano: float) -> list[dict]:
+               p_piano: float, piano_programs: list[int] | None = None) -> list[dict]:
     """Deterministic list of clip plans (all random choices are drawn here)."""
     if hours <= 0:
         return []
@@ -89,7 +93,7 @@ def plan_split(split: str, hours: float, seed: int, *, clip_min_s: float, clip_m
             families = [fams[int(crng.choice(len(fams), p=fam_w))]]
             if crng.random() < 0.3:  # a second instrument takes the lower part
                 families.append(fams[int(crng.choice(len(fams), p=fam_w))])
-        programs = [choose_program(crng, f) for f in families]
+        programs = [choose_program(crng, f, piano_programs) for f in families]
         plan = {"index": i, "split": split, "piece": str(piece.path), "composer": piece.composer,
                 "start_s": round(start, 3), "duration_s": round(dur, 3), "variant": variant,
                 "font": FONT[split], "families": families, "programs": programs,
@@ -196,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     rc.add_common_args(ap, out_dir="data/onsets", hours=(1.5, 0.2, 0.2))
     ap.add_argument("--piano-fraction", type=float, default=0.6,
                     help="share of clips played by a piano program (the rest: other instruments)")
+    ap.add_argument("--piano-programs", type=int, nargs="+", metavar="PROGRAM",
+                    help="GM programs the piano clips draw from (default 0-7: acoustic, electric, "
+                         "honky-tonk pianos, harpsichord, clavinet)")
     args = ap.parse_args(argv)
     if not 8000 <= args.sample_rate <= 96000:
         ap.error(f"--sample-rate {args.sample_rate} must be within 8000..96000 Hz")
@@ -203,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--clip-min {args.clip_min} and --clip-max {args.clip_max}: need 0 < min <= max")
     if not 0.0 <= args.piano_fraction <= 1.0:
         ap.error(f"--piano-fraction {args.piano_fraction} must be within 0..1")
+    if args.piano_programs and not all(p in PROGRAMS["piano"] for p in args.piano_programs):
+        ap.error(f"--piano-programs {args.piano_programs}: GM piano programs are 0..7")
     missing = rc.missing_requirements(sound_fonts=["FluidR3_GM", "TimGM6mb"])
     if not (rc.SHARED_DATA / "piano-midi" / "metadata.csv").is_file():
         missing.append(f"piano-midi.de pieces at {rc.SHARED_DATA / 'piano-midi'} (metadata.csv)")
@@ -225,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     return rc.render_splits(
         SPLITS,
         lambda split: plan_split(split, hours[split], args.seed, clip_min_s=args.clip_min,
-                                 clip_max_s=args.clip_max, p_piano=args.piano_fraction),
+                                 clip_max_s=args.clip_max, p_piano=args.piano_fraction,
+                                 piano_programs=args.piano_programs),
         lambda plan: (*renderer.render_clip(plan), {}),
         lambda plan, counts, info: manifest_row(plan, counts.get("onset", 0)),
         out_dir=args.out_dir, sr=args.sample_rate, save_cache=renderer.fluid.save_cache,

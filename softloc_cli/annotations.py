@@ -99,6 +99,7 @@ _TIME_COLUMNS = ("time_s", "time", "onset_s", "onset_time", "onset_time_s", "sta
 _TIME_MS_COLUMNS = ("time_ms", "onset_ms", "start_ms", "start_time_ms", "ms")
 _LABEL_COLUMNS = ("class", "label", "instrument", "class_name", "drum", "name", "type")
 _NOTE_COLUMNS = ("midi_note", "note", "pitch", "pitch_midi", "midi_pitch", "midi", "note_number")
+_PITCH_COLUMNS = ("pitch", "pitch_midi", "midi_pitch")  # unlabelled rows get the pitch name
 _VELOCITY_COLUMNS = ("velocity", "vel")
 
 
@@ -238,6 +239,11 @@ class _Collector:
         if label is None or not label.strip():
             label = str(note) if note is not None else self.default_label
         resolved = resolve_label(label, self.class_map)
+        if resolved is None and note is not None and self.class_map is not None and not self.class_map.drums:
+            # pitched maps: a row's MIDI note names its class whatever its label says
+            # (``0.5,onset,60`` is C4 to a piano model)
+            cls = self.class_map.class_of(note)
+            resolved = (cls, note) if cls is not None else None
         if resolved is None:
             self.unknown[" ".join(label.split())] += 1
             return
@@ -336,6 +342,7 @@ class _Layout:
     label: int | None = None
     note: int | None = None
     velocity: int | None = None
+    pitched: bool = False  # the note column is headed "pitch": unlabelled rows are named by pitch
     time_scale: float = 1.0
     min_fields: int = 1
 
@@ -372,6 +379,7 @@ def _header_layout(fields: list[str], delimiter: str | None, path: Path, lineno:
     if layout.label is None:  # onset-dataset style "time,onset": second "onset" column = label
         layout.label = first(("onset",), {time_col})
     layout.note = first(_NOTE_COLUMNS, {time_col})
+    layout.pitched = layout.note is not None and names[layout.note] in _PITCH_COLUMNS
     layout.velocity = first(_VELOCITY_COLUMNS, {time_col})
     return layout
 
@@ -425,6 +433,8 @@ def _read_delimited(path: Path, text: str, collector: _Collector) -> str:
         if reason is not None:
             raise _line_error(path, lineno, reason, line)
         label = get(layout.label)
+        if not label and layout.pitched and note is not None:
+            label = pitch_label(note)  # "time_s,pitch,velocity" (pitched CsvWriter): 60 is C4, not a drum
         collector.add(time_s, label or None, note, velocity)  # type: ignore[arg-type]
     return layout.format if layout is not None else "text"
 
@@ -557,14 +567,22 @@ class EventWriter:
 
 class CsvWriter(EventWriter):
     """``time_s,class,midi_note,velocity``; times with 4 decimals (0.1 ms), ``.`` decimal point,
-    UTF-8, ``\\n`` line ends; an empty ``midi_note`` cell when the event has none. ``meta`` is
-    not written (comment lines would break other CSV readers)."""
+    UTF-8, ``\\n`` line ends; an empty ``midi_note`` cell when the event has none. With
+    ``meta["pitched"]`` (a multi-pitch model's notes) the columns are ``time_s,pitch,velocity``,
+    pitch as a MIDI number. Other ``meta`` is not written (comment lines would break other CSV
+    readers)."""
 
     name = "csv"
     extension = "csv"
 
     def write_to(self, events: list[Event], fh: IO, meta: dict[str, Any]) -> None:
         writer = csv.writer(fh, lineterminator="\n")
+        if meta.get("pitched"):
+            writer.writerow(["time_s", "pitch", "velocity"])
+            for e in events:
+                pitch = e.midi_note if e.midi_note is not None else MidiWriter._note(e, False, DEFAULT_DRUM_MAP)
+                writer.writerow([f"{e.time_s:.4f}", int(pitch), int(e.velocity)])
+            return
         writer.writerow(["time_s", "class", "midi_note", "velocity"])
         for e in events:
             writer.writerow([f"{e.time_s:.4f}", e.label,
@@ -623,9 +641,9 @@ class MidiWriter(EventWriter):
     """Standard MIDI file, 960 ticks per quarter at 120 bpm (1 tick ≈ 0.52 ms).
 
     ``meta`` keys: ``drums`` (bool, default True): one drum track on channel 10 with each event's
-    ``midi_note``; otherwise one pitched track (``program``, default 0 = piano). ``note_duration_s``
-    (default 0.05 s for drums, 0.1 s for pitched): a note ends then, or where the next event on
-    the same note starts. Events without a ``midi_note`` get their class's canonical note from
+    ``midi_note``; otherwise one pitched track (``program``, default 0 = piano). Duration rule
+    (the models detect onsets only): a note lasts ``note_duration_s`` (default 0.05 s for drums,
+    0.5 s for pitched notes) or until the next event on the same note, whichever is shorter. Events without a ``midi_note`` get their class's canonical note from
     ``class_map`` (default GM drum map) or, when pitched, the note of their pitch-name label.
     Events on the same note less than 1 ms apart are written once (the louder one).
     """
@@ -640,7 +658,7 @@ class MidiWriter(EventWriter):
         import pretty_midi
 
         drums = bool(meta.get("drums", True))
-        duration = float(meta.get("note_duration_s", 0.05 if drums else 0.1))
+        duration = float(meta.get("note_duration_s", 0.05 if drums else 0.5))
         if not duration > 0:
             raise ValueError(f"note_duration_s={duration} must be > 0")
         class_map = as_class_map(meta.get("class_map")) or DEFAULT_DRUM_MAP

@@ -52,6 +52,13 @@ class CheckpointConfig:
     def midi_notes(self) -> list[int | None]:
         return [c.midi_note for c in self.classes]
 
+    @property
+    def pitched(self) -> bool:
+        """A multi-pitch model: not drums, one class per pitch name (``A0`` … ``C8``)."""
+        from .classmap import pitched_class_map
+
+        return not self.drums and pitched_class_map(self.labels) is not None
+
     def validate(self) -> None:
         if self.format != FORMAT:
             raise ConfigError(f"checkpoint format {self.format!r} is not supported (expected {FORMAT!r})")

@@ -418,3 +418,46 @@ def resolve_label(
             cls = class_map.class_of(pitch)
             return (cls, pitch) if cls is not None else None
     return None
+
+
+_RANGE_RE = re.compile(r"\s*(\S+?)\s*\.\.\s*(\S+)\s*")
+
+
+def expand_pitch_ranges(names: Iterable[str]) -> list[str]:
+    """Class names with pitch ranges written out: ``["A0..C1"]`` → ``["A0", "A#0", "B0", "C1"]``.
+
+    Lets a recipe name an 88-key model's classes as ``A0..C8``. Other names pass unchanged.
+
+    Raises
+    ------
+    ConfigError
+        If a range end is not a pitch name or the range runs downwards.
+
+    Examples
+    --------
+    >>> expand_pitch_ranges(["kick", "C4..D4"])
+    ['kick', 'C4', 'C#4', 'D4']
+    """
+    out: list[str] = []
+    for name in names:
+        match = _RANGE_RE.fullmatch(name)
+        if match is None:
+            out.append(name)
+            continue
+        low, high = (_pitch_or_none(end) for end in match.groups())
+        if low is None or high is None or low > high:
+            raise ConfigError(f"class range {name!r}: expected LOW..HIGH pitch names, e.g. A0..C8")
+        out.extend(pitch_label(note) for note in range(low, high + 1))
+    return out
+
+
+def pitched_class_map(labels: Iterable[str]) -> ClassMap | None:
+    """A pitched class map with one class per pitch name (``C4`` → note 60), or None when a
+    label is not a pitch name (a one-class ``onset`` model, say)."""
+    notes = {}
+    for label in labels:
+        note = _pitch_or_none(label)
+        if note is None:
+            return None
+        notes[label] = (note,)
+    return ClassMap(notes, drums=False) if notes else None

@@ -195,6 +195,7 @@ def load_tracks(
     seed: int = 0,
     cache_dir: Path | None = None,
     on_file: Callable[[int], None] | None = None,
+    require_every_class: bool = True,
 ) -> tuple[list[TrackData], DatasetSummary]:
     """Features and targets for every entry.
 
@@ -202,7 +203,8 @@ def load_tracks(
     ------
     DatasetError
         An annotation beyond the end of its audio (more than 0.5 s), or a class that never
-        appears in any annotation (the labels that do appear are listed).
+        appears in any annotation (the labels that do appear are listed) unless
+        ``require_every_class`` is false (88 piano keys: the outermost are rarely played).
     AnnotationError, AudioLoadError
         Unreadable files.
     """
@@ -230,7 +232,7 @@ def load_tracks(
         if on_file is not None:
             on_file(index + 1)
     missing = [c for c, n in counts.items() if n == 0]
-    if missing:
+    if missing and (require_every_class or len(missing) == len(classes)):
         seen = sorted(set(ignored) | {c for c, n in counts.items() if n})
         raise DatasetError(
             f"class(es) {', '.join(missing)} never appear in the annotations; labels found: {', '.join(seen) or 'none'}"

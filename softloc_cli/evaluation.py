@@ -33,6 +33,7 @@ from .errors import DatasetError, SoftlocError
 from .events import Event
 from .fileio import ANNOTATION_EXTENSIONS, AUDIO_EXTENSIONS, atomic_write
 from .metrics import PooledScores, Scores, merge_labels, pool_scores, score_events, scores_rows
+from .notes import NoteScores, pool_notes, score_notes
 
 __all__ = [
     "DataItem",
@@ -93,6 +94,7 @@ class FileResult:
     scores: Scores | None = None
     error: str | None = None
     dropped: dict[str, int] = field(default_factory=dict)  # label → events left out (class map / classes)
+    notes: NoteScores | None = None  # note-level (pitch-aware) scores, when asked for
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +105,7 @@ class FileResult:
             "error": self.error,
             "dropped": self.dropped,
             "scores": self.scores.to_dict() if self.scores is not None else None,
+            "notes": self.notes.to_dict() if self.notes is not None else None,
         }
 
 
@@ -111,7 +114,8 @@ class Evaluation:
     """Everything an evaluation produced: per-file results, pooled scores, what was unmatched.
 
     ``pooled`` is None when no file could be scored. ``plot`` holds, for model evaluations, the
-    ``(transcription, reference events)`` of the file asked for with ``plot_stem``.
+    ``(transcription, reference events)`` of the file asked for with ``plot_stem``. ``notes``
+    holds the pooled note-level scores (``mir_eval.transcription``, onsets only) when asked for.
     """
 
     window_s: float
@@ -121,6 +125,7 @@ class Evaluation:
     unmatched_estimate: list[Path] = field(default_factory=list)
     model: str | None = None
     plot: tuple[Any, list[Event]] | None = None
+    notes: NoteScores | None = None
 
     @property
     def scored(self) -> list[FileResult]:
@@ -143,6 +148,7 @@ class Evaluation:
                 "reference": [str(p) for p in self.unmatched_reference],
                 "estimate": [str(p) for p in self.unmatched_estimate],
             },
+            "notes": self.notes.to_dict() if self.notes is not None else None,
             "files": [f.to_dict() for f in self.files],
         }
 
@@ -349,8 +355,20 @@ def _score_all(
     window_s: float,
     classes: Sequence[str] | None,
     merge_classes: bool,
-) -> PooledScores | None:
-    """Score every loaded file with one class list, so that rows and means line up."""
+    notes: bool = False,
+) -> tuple[PooledScores | None, NoteScores | None]:
+    """Score every loaded file with one class list, so that rows and means line up, and with
+    ``notes`` also note by note (a file whose events lack pitches fails with that message)."""
+    if notes:
+        kept = []
+        for result, ref, est in loaded:
+            try:
+                result.notes = score_notes(ref, est, onset_tolerance=window_s)
+            except SoftlocError as exc:
+                result.error = str(exc)
+                continue
+            kept.append((result, ref, est))
+        loaded = kept
     if merge_classes:
         names = [MERGED_CLASS]
     elif classes is not None:
@@ -360,7 +378,8 @@ def _score_all(
     for result, ref, est in loaded:
         result.scores = score_events(ref, est, window_s=window_s, classes=names)
     scored = [r.scores for r, _, _ in loaded]
-    return pool_scores(scored) if scored else None
+    note_scores = pool_notes([r.notes for r, _, _ in loaded]) if notes else None
+    return (pool_scores(scored) if scored else None), note_scores
 
 
 def _read(path: Path, class_map: ClassMap | None, default_label: str) -> tuple[list[Event], dict[str, int]]:
@@ -402,6 +421,7 @@ def evaluate_pairs(
     class_map: ClassMap | str | None = None,
     classes: Sequence[str] | None = None,
     merge_classes: bool = False,
+    notes: bool = False,
     on_file: Callable[[Pair], None] | None = None,
 ) -> Evaluation:
     """Score each pair's estimate annotation against its reference annotation.
@@ -418,6 +438,9 @@ def evaluate_pairs(
         Score only these classes, in this order.
     merge_classes : bool
         Class-agnostic onset scoring.
+    notes : bool
+        Also score note by note with ``mir_eval.transcription`` (pitch-aware onsets, offsets
+        ignored); every event needs a MIDI pitch.
     on_file : callable, optional
         Called with each pair before it is read.
 
@@ -441,8 +464,10 @@ def evaluate_pairs(
         est = _select(est, classes, merge_classes, dropped)
         result.dropped = dict(dropped.most_common())
         loaded.append((result, ref, est))
-    pooled = _score_all(loaded, window_s=window_s, classes=classes, merge_classes=merge_classes)
-    return Evaluation(window_s, results, pooled, pairing.unmatched_reference, pairing.unmatched_estimate)
+    pooled, note_scores = _score_all(loaded, window_s=window_s, classes=classes, merge_classes=merge_classes,
+                                     notes=notes)
+    return Evaluation(window_s, results, pooled, pairing.unmatched_reference, pairing.unmatched_estimate,
+                      notes=note_scores)
 
 
 def evaluate_model(
@@ -454,6 +479,7 @@ def evaluate_model(
     class_map: ClassMap | str | None = None,
     classes: Sequence[str] | None = None,
     merge_classes: bool = False,
+    notes: bool | None = None,
     plot_stem: str | None = None,
     on_file: Callable[[Pair], None] | None = None,
     on_progress: Callable[[float], None] | None = None,
@@ -469,7 +495,10 @@ def evaluate_model(
     decode : DecodeConfig, optional
         Overrides the model's stored decode settings (e.g. a threshold).
     window_s, class_map, merge_classes
-        As :func:`evaluate_pairs`.
+        As :func:`evaluate_pairs`. A multi-pitch model (classes ``A0`` … ``C8``) reads references
+        through its own pitched class map unless one is given, so ``0.5,onset,60`` is C4.
+    notes : bool, optional
+        Note-level scores as :func:`evaluate_pairs`; default: on for multi-pitch models.
     classes : sequence of str, optional
         Classes to score; default the model's classes (reference labels the model does not
         have are left out and counted in ``dropped``). A one-class ``onset`` model is scored
@@ -497,7 +526,13 @@ def evaluate_model(
     from .errors import ConfigError
     from .transcribe import transcribe_file
 
+    from .classmap import pitched_class_map
+
     cm = as_class_map(class_map)
+    if cm is None and model.config.pitched:
+        cm = pitched_class_map(model.config.labels)
+    if notes is None:
+        notes = model.config.pitched
     labels = list(model.config.labels)
     mapped, _ = map_events([Event(0.0, n, m) for n, m in zip(labels, model.config.midi_notes)], cm)
     model_classes = list(dict.fromkeys(e.label for e in mapped))
@@ -523,10 +558,10 @@ def evaluate_model(
         est = _select(est, keep, merge_classes, dropped)
         result.dropped = dict(dropped.most_common())
         loaded.append((result, ref, est))
-    pooled = _score_all(loaded, window_s=window_s, classes=None if merge_classes else selection,
-                        merge_classes=merge_classes)
+    pooled, note_scores = _score_all(loaded, window_s=window_s, classes=None if merge_classes else selection,
+                                     merge_classes=merge_classes, notes=notes)
     return Evaluation(window_s, results, pooled, pairing.unmatched_reference, pairing.unmatched_estimate,
-                      model=model.config.name, plot=plot)
+                      model=model.config.name, plot=plot, notes=note_scores)
 
 
 # ---------------------------------------------------------------------------------------------

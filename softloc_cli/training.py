@@ -304,9 +304,21 @@ def _notes_from_data(classes: list[ClassInfo], tracks) -> list[ClassInfo]:
     ]
 
 
+def _class_map(config: TrainConfig, ckpt: CheckpointConfig):
+    """How annotation labels become classes: ``--class-map`` if given; for a multi-pitch model
+    one class per pitch, matched by each event's MIDI note (``0.5,onset,60`` is C4)."""
+    from .classmap import parse_class_map, pitched_class_map
+
+    if config.class_map:
+        return parse_class_map(config.class_map, drums=ckpt.drums)
+    return pitched_class_map(ckpt.labels) if ckpt.pitched else None
+
+
 def _init_labels(config: TrainConfig) -> list[str]:
+    from .classmap import expand_pitch_ranges
+
     if config.classes:
-        return list(dict.fromkeys(config.classes))
+        return list(dict.fromkeys(expand_pitch_ranges(config.classes)))
     if config.init is not None:
         from .hub import resolve_model
 
@@ -353,6 +365,7 @@ def train(config: TrainConfig, *, resume: bool = False,
 
     labels = _init_labels(config)
     net, ckpt = _build_model(config, labels)
+    class_map = _class_map(config, ckpt)
     config = replace(config, features=ckpt.features)
     feature_module = LogMelFlux(ckpt.features)
     frame_rate = ckpt.features.frame_rate_hz
@@ -365,11 +378,13 @@ def train(config: TrainConfig, *, resume: bool = False,
         train_entries, val_entries = _split_validation(train_entries, config.seed)
     cache_dir = Path(config.cache_dir) if config.cache_dir else None
     train_tracks, train_summary = load_tracks(
-        train_entries, classes=labels, feature_module=feature_module, class_map=config.class_map,
+        train_entries, classes=labels, feature_module=feature_module, class_map=class_map,
         label_noise_s=config.label_noise_s, label_shift_s=config.label_shift_s, seed=config.seed, cache_dir=cache_dir,
+        require_every_class=not ckpt.pitched,
     )
     val_tracks, val_summary = load_tracks(
-        val_entries, classes=labels, feature_module=feature_module, class_map=config.class_map, cache_dir=cache_dir,
+        val_entries, classes=labels, feature_module=feature_module, class_map=class_map, cache_dir=cache_dir,
+        require_every_class=not ckpt.pitched,
     )
     emit({"kind": "data", "train": asdict(train_summary), "val": asdict(val_summary)})
     ckpt = replace(ckpt, classes=_notes_from_data(ckpt.classes, train_tracks))

@@ -74,9 +74,23 @@ def test_csv_time_ms_column_is_converted(tmp_path):
 def test_basic_pitch_style_columns(tmp_path):
     path = write(tmp_path, "a.csv", "start_time_s,end_time_s,pitch_midi,velocity\n"
                                     "0.5,0.9,60,80\n")
-    assert read_annotations(path) == [Event(0.5, "60", 60, 80)]
+    assert read_annotations(path) == [Event(0.5, "C4", 60, 80)]
     pitched = ClassMap({"onset": range(128)}, drums=False)
     assert read_annotations(path, class_map=pitched) == [Event(0.5, "onset", 60, 80)]
+
+
+def test_pitch_column_is_a_pitch_not_a_gm_drum(tmp_path):
+    # 36 under a "pitch" header is C2 (the pitched CSV writer's layout), not a kick
+    path = write(tmp_path, "a.csv", "time_s,pitch,velocity\n0.5,36,80\n")
+    assert read_annotations(path) == [Event(0.5, "C2", 36, 80)]
+
+
+def test_pitched_class_map_reads_a_rows_note_whatever_its_label(tmp_path):
+    path = write(tmp_path, "a.csv", "time_s,class,midi_note,velocity\n0.5,onset,60,80\n0.7,onset,59,70\n")
+    keys = ClassMap({"C4": [60], "D4": [62]}, drums=False)
+    assert read_annotations(path, class_map=keys) == [Event(0.5, "C4", 60, 80)]
+    drums = ClassMap({"kick": [36]}, drums=True)
+    assert read_annotations(path, class_map=drums) == []
 
 
 def test_csv_headerless_time_label_velocity(tmp_path):

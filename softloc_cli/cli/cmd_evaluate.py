@@ -26,6 +26,9 @@ EXAMPLES = """
   softloc evaluate --model ./my-model/ my-data/ --plot take1.png --plot-file take1
 """
 
+MAX_EMPTY_ROWS = 12  # with more classes than this, classes without events get no table row
+
+
 def _parse_classes(text: Optional[str]) -> Optional[list[str]]:
     if text is None:
         return None
@@ -92,6 +95,11 @@ def evaluate(
     merge_classes: Annotated[
         bool, typer.Option("--merge-classes", help="Ignore classes: score every event as one onset.")
     ] = False,
+    notes: Annotated[
+        Optional[bool],
+        typer.Option("--notes/--no-notes", help="Also score note by note (mir_eval.transcription, pitch-aware "
+                     "onsets, offsets ignored). Default: on for multi-pitch models such as piano."),
+    ] = None,
     threshold: Annotated[
         Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Peak threshold for every class (with --model).")
     ] = None,
@@ -111,7 +119,8 @@ def evaluate(
     """Score estimated events against references (mir_eval onset F-measure, per class and overall).
 
     Prints P, R, F1, TP, FP, FN and the mean/median timing deviation of matched events per class,
-    pooled over files, plus the mean of per-file scores. Exits 0 when something was scored, 1
+    pooled over files, plus the mean of per-file scores; with --notes (default for piano-type
+    models) also the note-level row of mir_eval.transcription. Exits 0 when something was scored, 1
     when nothing could be paired or a file failed.
     """
     from dataclasses import replace
@@ -134,7 +143,7 @@ def evaluate(
         _report_unmatched(pairing, quiet=quiet, verbose=verbose, model=False)
         if not pairing.pairs:
             raise typer.Exit(_nothing_paired(paths, as_json))
-        evaluation = evaluate_pairs(pairing, **options)
+        evaluation = evaluate_pairs(pairing, notes=bool(notes), **options)
     else:
         from ..transcribe import load_model
 
@@ -158,7 +167,7 @@ def evaluate(
         on_file = (lambda pair: stderr.print(f"[{next(counter)}/{total}] {pair.estimate}", markup=False)) if talk and verbose else None
         evaluation = evaluate_model(
             loaded, pairing, decode=decode, plot_stem=(plot_file or stems[0]) if plot else None,
-            on_file=on_file, **options)
+            on_file=on_file, notes=notes, **options)
         if plot is not None and evaluation.plot is not None:
             from ..plot import plot_transcription
 
@@ -240,11 +249,17 @@ def scores_table(evaluation):
         table.add_row(name, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.tp), str(s.fp),
                       str(s.fn), _ms(s.mean_dev_s), _ms(s.median_dev_s), style=style)
 
+    many = len(scores.classes) > MAX_EMPTY_ROWS
     for name, s in scores.classes.items():
-        row(name, s)
+        if not (many and s.n_ref == 0 and s.n_est == 0):  # 88 piano keys: only the keys played
+            row(name, s)
     table.add_section()
     row("overall (pooled)", scores.overall, style="bold")
     mean = pooled.mean_per_file["overall"]
     table.add_row("mean per file", f"{mean['precision']:.3f}", f"{mean['recall']:.3f}", f"{mean['f1']:.3f}",
                   "", "", "", "", "")
+    if evaluation.notes is not None:
+        n = evaluation.notes
+        table.add_row("notes (mir_eval.transcription)", f"{n.precision:.3f}", f"{n.recall:.3f}", f"{n.f1:.3f}",
+                      str(n.tp), str(n.n_est - n.tp), str(n.n_ref - n.tp), "", "", style="bold")
     return table

@@ -106,11 +106,22 @@ def train(
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not quiet:
-        per_class = ", ".join(f"{k} {v['f1']:.3f}" for k, v in result.scores["validation"]["classes"].items())
+        per_class = _per_class(result.scores["validation"]["classes"], key="f1")
         stdout.print(
             f"wrote {result.output} after {result.steps} steps ({result.seconds:.0f} s); "
-            f"validation F1 {overall['f1']:.3f} ({per_class}); best step {result.best_step}"
+            f"validation F1 {overall['f1']:.3f}{per_class}; best step {result.best_step}"
         )
+
+
+MAX_LISTED_CLASSES = 12  # an 88-key model's per-class F1s stay in config.json / metrics.jsonl
+
+
+def _per_class(classes: dict, key: str | None = None) -> str:
+    """`` (kick 0.912, snare 0.884)`` for a few classes; nothing for many."""
+    if len(classes) > MAX_LISTED_CLASSES:
+        return ""
+    return " (" + ", ".join(f"{k} {(v[key] if key else v):.3f}" for k, v in classes.items()) + ")"
+
 
 
 class _Reporter:
@@ -142,8 +153,12 @@ class _Reporter:
         kind = event["kind"]
         if kind == "data" and self.log:
             train, val = event["train"], event["val"]
+            events = train["events"]
+            if len(events) > MAX_LISTED_CLASSES:
+                played = sum(1 for n in events.values() if n)
+                events = f"{sum(events.values())} in {played} of {len(events)} classes"
             stderr.print(
-                f"data: {train['files']} training files ({train['hours'] * 60:.1f} min, events {train['events']}), "
+                f"data: {train['files']} training files ({train['hours'] * 60:.1f} min, events {events}), "
                 f"{val['files']} validation files ({val['hours'] * 60:.1f} min)"
             )
         elif kind == "step" and self.progress is not None:
@@ -154,9 +169,9 @@ class _Reporter:
         elif kind == "val":
             self.best = event["best_f1"]
             if self.log:
-                classes = " ".join(f"{k} {v:.3f}" for k, v in event["per_class"].items())
+                classes = _per_class(event["per_class"]).replace(" (", ": ", 1).rstrip(")").replace(",", "")
                 share = f", peak share {event['peak_share']:.2f}" if event.get("peak_share") is not None else ""
                 stderr.print(
                     f"step {event['step']}: val F1 {event['f1_tuned']:.3f} (at default thresholds "
-                    f"{event['f1_default']:.3f}: {classes}){share}, best {event['best_f1']:.3f} @ {event['best_step']}"
+                    f"{event['f1_default']:.3f}{classes}){share}, best {event['best_f1']:.3f} @ {event['best_step']}"
                 )

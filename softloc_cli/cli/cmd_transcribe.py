@@ -147,7 +147,7 @@ def transcribe(
             markup=False,
             soft_wrap=True,
         )
-    meta = {"model": loaded.name, "drums": loaded.config.drums}
+    meta = {"model": loaded.name, "drums": loaded.config.drums, "pitched": loaded.config.pitched}
 
     records, failed = [], 0
     show_progress = not (quiet or as_json) and stderr.is_terminal
