@@ -223,12 +223,16 @@ class Evaluator:
         self._tracks: dict[tuple, list] = {}
 
     def tracks(self, folder: Path, labels: list[str], feature_module):
+        """Clean tracks; for a multi-pitch model (classes A0..C8) labels are matched by MIDI note."""
+        from softloc_cli.classmap import pitched_class_map
         from softloc_cli.data import find_entries, load_tracks
 
         key = (str(folder), tuple(labels), json.dumps(asdict(feature_module.config), sort_keys=True))
         if key not in self._tracks:
+            pitched = pitched_class_map(labels)
             self._tracks[key], _ = load_tracks(find_entries(folder), classes=labels, feature_module=feature_module,
-                                               cache_dir=self.cache_dir)
+                                               class_map=pitched, cache_dir=self.cache_dir,
+                                               require_every_class=pitched is None)
         return self._tracks[key]
 
     def evaluate(self, model_dir: Path, device: str) -> dict[str, Any]:
@@ -249,11 +253,15 @@ class Evaluator:
         def scored(acts, refs):
             pooled = score_decoded(acts, refs, labels=labels, frame_rate_hz=rate, decode=decode,
                                    window_s=self.window_s)
-            return summarize(pooled, peak_mass_share(acts, refs, labels=labels, frame_rate_hz=rate))
+            summary = summarize(pooled, peak_mass_share(acts, refs, labels=labels, frame_rate_hz=rate))
+            if model.config.pitched:  # the paper's piano metric, straight from mir_eval.transcription
+                summary["notes"] = note_scores(acts, refs, labels=labels, rate=rate, decode=decode,
+                                               window_s=self.window_s)
+            return summary
 
         subsets: dict[str, list[int]] = {}
         for i, t in enumerate(test):
-            rel = Path(t.entry.audio).resolve().relative_to(self.test_dir.resolve())
+            rel = Path(t.entry.audio).absolute().relative_to(self.test_dir.absolute())
             subsets.setdefault(rel.parts[0] if len(rel.parts) > 1 else ".", []).append(i)
         return {
             "labels": labels,
@@ -266,6 +274,18 @@ class Evaluator:
                              for name, idx in sorted(subsets.items())} if len(subsets) > 1 else {},
             "training": model.config.training,
         }
+
+
+def note_scores(acts, refs, *, labels, rate, decode, window_s) -> dict[str, Any]:
+    from softloc_cli.classmap import label_to_pitch
+    from softloc_cli.decode import decode_activations
+    from softloc_cli.notes import pool_notes, score_notes
+
+    per_file = [score_notes(ref, decode_activations(a, labels=labels, frame_rate_hz=rate, config=decode,
+                                                    midi_notes=[label_to_pitch(n) for n in labels]),
+                            onset_tolerance=window_s)
+                for a, ref in zip(acts, refs)]
+    return pool_notes(per_file).to_dict()
 
 
 def _ms(seconds: float | None) -> float | None:

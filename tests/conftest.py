@@ -160,3 +160,23 @@ def hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(socket, "create_connection", no_network)
     yield cache
     assert cache.connections == [], "a test tried to reach the network"
+
+
+@pytest.fixture(scope="session")
+def pitched_model_dir(tmp_path_factory) -> Path:
+    """A tiny random two-key model (classes C4 and E4, not drums) that, like ``eventful``,
+    emits events on any audio: the multi-pitch (piano-type) output path."""
+    import torch
+
+    from softloc_cli.checkpoint import CheckpointConfig, ClassInfo, save_checkpoint
+    from softloc_cli.decode import DecodeConfig
+    from softloc_cli.features import FeatureConfig
+    from softloc_cli.model import ModelConfig, SoftlocNet
+
+    torch.manual_seed(0)
+    model_config = ModelConfig(conv_channels=[4, 4], rnn_hidden=8, n_classes=2, n_mels=FeatureConfig().n_mels,
+                               initial_probability=0.2)
+    config = CheckpointConfig(name="keys", description="tiny random pitched model for tests", drums=False,
+                              classes=[ClassInfo("C4", 60), ClassInfo("E4", 64)], model=model_config,
+                              decode=DecodeConfig(threshold=0.16))
+    return save_checkpoint(tmp_path_factory.mktemp("models") / "keys", SoftlocNet(model_config).eval(), config)
