@@ -22,6 +22,7 @@ Examples
 --------
     python scripts/render_onsets.py --hours-train 0.02 --hours-val 0.02 --hours-test 0 -o /tmp/onsets
     python scripts/render_onsets.py --hours-train 1.5 --hours-val 0.2 --hours-test 0.2
+    python scripts/render_onsets.py --example softloc_cli/examples   # piano.flac/.csv (bundled)
     # the piano model's data (recipes/piano.toml): acoustic and electric grands only
     python scripts/render_onsets.py --piano-fraction 1 --piano-programs 0 1 2 --hours-train 2.5 \
         --hours-val 0.25 --hours-test 0.25 -o data/piano
@@ -179,6 +180,24 @@ class OnsetRenderer:
         return audio, rows
 
 
+EXAMPLE_PIECE = "scn15_1.mid"  # Schumann, Scenes from Childhood 1 "Of Foreign Lands" (a held-out test composer)
+
+
+def render_piano_example(out_dir: Path, sr: int, *, duration_s: float = 12.0) -> Path:
+    """The bundled piano example: 12 s of a held-out test piece on the FluidR3_GM grand piano,
+    written as piano.flac/.csv beside the drum example."""
+    piece = next(p for p in rc.piano_pieces(min_duration_s=30.0) if Path(p.path).name == EXAMPLE_PIECE)
+    plan = {"index": 0, "split": "test", "piece": str(piece.path), "composer": piece.composer,
+            "start_s": 0.0, "duration_s": duration_s, "variant": "piano", "font": "FluidR3_GM",
+            "families": ["piano"], "programs": [0], "velocity_scale": 1.0, "pedal": True,
+            "effects": {"reverb": {"rt60_s": 0.6, "predelay_s": 0.01, "wet_db": -14.0, "seed": 3},
+                        "level_db": -18.0},
+            "seed": 20240502}
+    audio, rows = OnsetRenderer(sr, rc.CACHE_DIR_DEFAULT).render_clip(plan)
+    rc.write_clip(out_dir / "piano", audio, sr, rows)
+    return out_dir / "piano.flac"
+
+
 def held_out_check() -> dict:
     return rc.sample_overlap([rc.sf2_source("FluidR3_GM")], {"TimGM6mb": [rc.sf2_source("TimGM6mb")]})
 
@@ -203,7 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--piano-programs", type=int, nargs="+", metavar="PROGRAM",
                     help="GM programs the piano clips draw from (default 0-7: acoustic, electric, "
                          "honky-tonk pianos, harpsichord, clavinet)")
+    ap.add_argument("--example", type=Path, metavar="DIR",
+                    help="only render the bundled 12 s piano example into DIR and exit")
     args = ap.parse_args(argv)
+    if args.example is not None:
+        print(f"wrote {render_piano_example(args.example, args.sample_rate)}")
+        return 0
     if not 8000 <= args.sample_rate <= 96000:
         ap.error(f"--sample-rate {args.sample_rate} must be within 8000..96000 Hz")
     if not 0 < args.clip_min <= args.clip_max:
