@@ -46,7 +46,8 @@ class TrainConfig:
     init: str | None = None  # model spec to fine-tune (bundled, path, hf://); None = from scratch
     classes: list[str] = field(default_factory=list)  # default: the init model's, else kick/snare/hihat
     class_map: str | None = None  # e.g. "kick=35,36 snare=38,40"; default: GM drum map / names as written
-    drums: bool = True  # events are drum hits (MIDI channel 10)
+    drums: bool = True  # events are drum hits (MIDI channel 10); classes that are all pitch names
+    # (C4, or a range A0..C8) always make a pitched (multi-pitch) model
     name: str = ""  # model name stored in config.json (default: the output folder's name)
     description: str = ""
     loss: LossConfig = field(default_factory=LossConfig)
@@ -240,8 +241,11 @@ def _build_model(config: TrainConfig, labels: list[str]):
         model_config = replace(config.model, n_classes=len(labels), n_mels=config.features.n_mels)
         net = SoftlocNet(model_config)
         features = config.features
+        from .classmap import pitched_class_map
+
         classes = [ClassInfo(name, _default_note(name)) for name in labels]
-        return net, CheckpointConfig(model=model_config, features=features, classes=classes, drums=config.drums)
+        drums = config.drums and pitched_class_map(labels) is None
+        return net, CheckpointConfig(model=model_config, features=features, classes=classes, drums=drums)
     from .checkpoint import load_weights
 
     directory = resolve_model(config.init)

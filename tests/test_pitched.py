@@ -150,11 +150,15 @@ def test_train_a_pitched_model_from_a_pitch_range(tmp_path):
         write_wav(data / f"clip{clip}.wav", audio)
         (data / f"clip{clip}.csv").write_text("\n".join(rows) + "\n")
     recipe = tmp_path / "keys.toml"
-    recipe.write_text('classes = ["C4..E4"]\ndrums = false\ncrop_s = 1.0\nwarmup_steps = 2\nval_every = 4\n'
+    recipe.write_text('crop_s = 1.0\nwarmup_steps = 2\nval_every = 4\n'
                       'threads = 1\n[model]\nconv_channels = [4, 4]\nrnn_hidden = 8\n')
-    result = run("train", data, "--recipe", recipe, "--steps", "4", "-o", tmp_path / "keys", "--json")
+    # pitch-name classes make a pitched model without saying drums = false
+    result = run("train", data, "--recipe", recipe, "--classes", "C4..E4", "--steps", "4", "-o", tmp_path / "keys",
+                 "--json")
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "keys" / "config.json").read_text())
     assert [c["name"] for c in config["classes"]] == ["C4", "C#4", "D4", "D#4", "E4"]
     assert [c["midi_note"] for c in config["classes"]] == [60, 61, 62, 63, 64]
     assert config["drums"] is False
+    events = config["training"]["train_data"]["events"]  # "onset" rows counted by their MIDI note
+    assert events["C4"] > 0 and events["E4"] > 0 and events["D4"] == 0
