@@ -106,22 +106,21 @@ def train(
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not quiet:
-        per_class = _per_class(result.scores["validation"]["classes"], key="f1")
+        per_class = _class_scores({k: v["f1"] for k, v in result.scores["validation"]["classes"].items()})
         stdout.print(
             f"wrote {result.output} after {result.steps} steps ({result.seconds:.0f} s); "
-            f"validation F1 {overall['f1']:.3f}{per_class}; best step {result.best_step}"
+            f"validation F1 {overall['f1']:.3f}{f' ({per_class})' if per_class else ''}; best step {result.best_step}"
         )
 
 
 MAX_LISTED_CLASSES = 12  # an 88-key model's per-class F1s stay in config.json / metrics.jsonl
 
 
-def _per_class(classes: dict, key: str | None = None) -> str:
-    """`` (kick 0.912, snare 0.884)`` for a few classes; nothing for many."""
-    if len(classes) > MAX_LISTED_CLASSES:
+def _class_scores(scores: dict[str, float], sep: str = ", ") -> str:
+    """``kick 0.912, snare 0.884`` for a few classes; empty for many."""
+    if len(scores) > MAX_LISTED_CLASSES:
         return ""
-    return " (" + ", ".join(f"{k} {(v[key] if key else v):.3f}" for k, v in classes.items()) + ")"
-
+    return sep.join(f"{name} {value:.3f}" for name, value in scores.items())
 
 
 class _Reporter:
@@ -169,9 +168,9 @@ class _Reporter:
         elif kind == "val":
             self.best = event["best_f1"]
             if self.log:
-                classes = _per_class(event["per_class"]).replace(" (", ": ", 1).rstrip(")").replace(",", "")
+                classes = _class_scores(event["per_class"], sep=" ")
                 share = f", peak share {event['peak_share']:.2f}" if event.get("peak_share") is not None else ""
                 stderr.print(
                     f"step {event['step']}: val F1 {event['f1_tuned']:.3f} (at default thresholds "
-                    f"{event['f1_default']:.3f}{classes}){share}, best {event['best_f1']:.3f} @ {event['best_step']}"
+                    f"{event['f1_default']:.3f}{': ' + classes if classes else ''}){share}, best {event['best_f1']:.3f} @ {event['best_step']}"
                 )
