@@ -580,8 +580,7 @@ class CsvWriter(EventWriter):
         if meta.get("pitched"):
             writer.writerow(["time_s", "pitch", "velocity"])
             for e in events:
-                pitch = e.midi_note if e.midi_note is not None else MidiWriter._note(e, False, DEFAULT_DRUM_MAP)
-                writer.writerow([f"{e.time_s:.4f}", int(pitch), int(e.velocity)])
+                writer.writerow([f"{e.time_s:.4f}", MidiWriter.note_of(e, drums=False), int(e.velocity)])
             return
         writer.writerow(["time_s", "class", "midi_note", "velocity"])
         for e in events:
@@ -643,8 +642,8 @@ class MidiWriter(EventWriter):
     ``meta`` keys: ``drums`` (bool, default True): one drum track on channel 10 with each event's
     ``midi_note``; otherwise one pitched track (``program``, default 0 = piano). Duration rule
     (the models detect onsets only): a note lasts ``note_duration_s`` (default 0.05 s for drums,
-    0.5 s for pitched notes) or until the next event on the same note, whichever is shorter. Events without a ``midi_note`` get their class's canonical note from
-    ``class_map`` (default GM drum map) or, when pitched, the note of their pitch-name label.
+    0.5 s for pitched notes) or until the next event on the same note, whichever is shorter.
+    Events without a ``midi_note`` get their class's canonical note from ``class_map`` (default GM drum map) or, when pitched, the note of their pitch-name label.
     Events on the same note less than 1 ms apart are written once (the louder one).
     """
 
@@ -664,7 +663,7 @@ class MidiWriter(EventWriter):
         class_map = as_class_map(meta.get("class_map")) or DEFAULT_DRUM_MAP
         by_note: dict[int, list[Event]] = {}
         for e in events:
-            by_note.setdefault(self._note(e, drums, class_map), []).append(e)
+            by_note.setdefault(self.note_of(e, drums=drums, class_map=class_map), []).append(e)
         midi = pretty_midi.PrettyMIDI(resolution=self.resolution, initial_tempo=120.0)
         instrument = pretty_midi.Instrument(program=0 if drums else int(meta.get("program", 0)),
                                             is_drum=drums, name="drums" if drums else "notes")
@@ -688,7 +687,8 @@ class MidiWriter(EventWriter):
         midi.write(fh)
 
     @staticmethod
-    def _note(event: Event, drums: bool, class_map: ClassMap) -> int:
+    def note_of(event: Event, *, drums: bool, class_map: ClassMap = DEFAULT_DRUM_MAP) -> int:
+        """The MIDI note an event is written as (see the class docstring)."""
         if event.midi_note is not None:
             return int(event.midi_note)
         resolved = resolve_label(event.label, class_map if drums else

@@ -234,6 +234,7 @@ def _distributed() -> tuple[int, int, int]:
 
 def _build_model(config: TrainConfig, labels: list[str]):
     """Network and checkpoint config, from scratch or from ``config.init`` (matching heads kept)."""
+    from .classmap import pitched_class_map
     from .hub import resolve_model
     from .model import SoftlocNet
 
@@ -241,8 +242,6 @@ def _build_model(config: TrainConfig, labels: list[str]):
         model_config = replace(config.model, n_classes=len(labels), n_mels=config.features.n_mels)
         net = SoftlocNet(model_config)
         features = config.features
-        from .classmap import pitched_class_map
-
         classes = [ClassInfo(name, _default_note(name)) for name in labels]
         drums = config.drums and pitched_class_map(labels) is None
         return net, CheckpointConfig(model=model_config, features=features, classes=classes, drums=drums)
