@@ -461,3 +461,12 @@ def pitched_class_map(labels: Iterable[str]) -> ClassMap | None:
             return None
         notes[label] = (note,)
     return ClassMap(notes, drums=False) if notes else None
+
+
+def describe_classes(labels: list[str], *, limit: int = 12) -> str:
+    """Class names for a listing: all of them, or ``88 pitches A0–C8`` for a multi-pitch model."""
+    if len(labels) > limit and pitched_class_map(labels) is not None:
+        return f"{len(labels)} pitches {labels[0]}–{labels[-1]}"
+    if len(labels) > limit:
+        return ", ".join(labels[:limit]) + f" and {len(labels) - limit} more"
+    return ", ".join(labels)

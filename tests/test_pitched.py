@@ -162,3 +162,18 @@ def test_train_a_pitched_model_from_a_pitch_range(tmp_path):
     assert config["drums"] is False
     events = config["training"]["train_data"]["events"]  # "onset" rows counted by their MIDI note
     assert events["C4"] > 0 and events["E4"] > 0 and events["D4"] == 0
+
+
+def test_models_info_and_list_summarise_88_keys(tmp_path):
+    from softloc_cli.classmap import describe_classes
+
+    keys = expand_pitch_ranges(["A0..C8"])
+    assert describe_classes(keys) == "88 pitches A0–C8"
+    assert describe_classes(["kick", "snare"]) == "kick, snare"
+    assert describe_classes([f"c{i}" for i in range(14)]).endswith("and 2 more")
+
+
+def test_models_info_of_a_pitched_model(pitched_model_dir):
+    result = run("models", "info", pitched_model_dir)
+    assert result.exit_code == 0, result.output
+    assert "C4 (60), E4 (64)" in result.stdout and "[pitched]" in result.stdout

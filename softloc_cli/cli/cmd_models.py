@@ -78,6 +78,7 @@ def list_cmd(as_json: JsonOpt = False) -> None:
     """Bundled models and softloc models in the Hugging Face cache (HF_HOME / HF_HUB_CACHE)."""
     from rich.table import Table
 
+    from ..classmap import describe_classes
     from ..hub_publish import list_models
 
     entries = list_models()
@@ -89,7 +90,7 @@ def list_cmd(as_json: JsonOpt = False) -> None:
                           ("scores", "right")):
         table.add_column(name, justify=justify)
     for e in entries:
-        classes = escape(", ".join(e.classes)) if e.error is None else f"[red]{escape(e.error)}[/red]"
+        classes = escape(describe_classes(list(e.classes))) if e.error is None else f"[red]{escape(e.error)}[/red]"
         table.add_row(escape(e.spec), e.source, classes, _size(e.size_bytes), _headline(e.scores))
     stdout.print(table)
     if not any(e.source == "cache" for e in entries):
@@ -102,6 +103,7 @@ def info_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Classes with MIDI notes, features, architecture, decode thresholds, loss, provenance, scores."""
+    from ..classmap import describe_classes
     from ..hub_publish import model_info
 
     info = model_info(model)
@@ -116,8 +118,9 @@ def info_cmd(
     stdout.print(f"[b]{escape(c.name)}[/b]  ({escape(info.spec)} → {escape(str(info.directory))})", soft_wrap=True)
     if c.description:
         out(c.description)
-    out(f"classes      {', '.join(f'{k.name} ({k.midi_note})' if k.midi_note is not None else k.name for k in c.classes)}"
-        f"  [{'GM drums' if c.drums else 'pitched'}]")
+    listed = (describe_classes(c.labels) if len(c.classes) > 12 else
+              ', '.join(f'{k.name} ({k.midi_note})' if k.midi_note is not None else k.name for k in c.classes))
+    out(f"classes      {listed}  [{'GM drums' if c.drums else 'pitched'}]")
     f = c.features
     out(f"features     log-mel + flux, {f.n_mels} bands {f.fmin:g}–{f.fmax:g} Hz, {f.sample_rate} Hz audio, "
         f"hop {f.hop_length} ({f.frame_rate_hz:g} frames/s), n_fft {f.n_fft}")
@@ -127,6 +130,9 @@ def info_cmd(
         f"{info.n_parameters:,} parameters")
     d = c.decode
     per_class = ", ".join(f"{k} {v:g}" for k, v in d.class_thresholds.items())
+    if len(d.class_thresholds) > 12:
+        values = sorted(d.class_thresholds.values())
+        per_class = f"per class {values[0]:g}–{values[-1]:g}"
     out(f"decode       threshold {d.threshold:g}{' (' + per_class + ')' if per_class else ''}, "
         f"min interval {1000 * d.min_interval_s:g} ms, smooth {1000 * d.smooth_s:g} ms, "
         f"offset {1000 * d.time_offset_s:+g} ms")
