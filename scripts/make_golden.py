@@ -2,11 +2,13 @@
 
 Run after replacing a bundled checkpoint; tests/test_bundled.py compares against these files.
 
-    python scripts/make_golden.py
+    python scripts/make_golden.py            # every bundled model
+    python scripts/make_golden.py piano      # only these
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "golden"
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for name in bundled_models():
+    for name in sys.argv[1:] or bundled_models():
         result = transcribe_file(load_model(name, device="cpu"), EXAMPLE)
         np.savez_compressed(
             OUT / f"{name}_example.npz",

@@ -35,3 +35,14 @@ def test_drums_finds_the_example_hits():
     result = transcribe_file(load_model("drums", device="cpu"), EXAMPLES / "example.flac")
     scores = score_events(reference, result.events, window_s=0.05, classes=["kick", "snare", "hihat"])
     assert scores.overall.f1 >= 0.85
+
+
+def test_piano_finds_the_piano_example_notes():
+    from softloc_cli.classmap import pitched_class_map
+    from softloc_cli.notes import score_notes
+
+    model = load_model("piano", device="cpu")
+    reference = read_annotations(EXAMPLES / "piano.csv", class_map=pitched_class_map(model.config.labels))
+    result = transcribe_file(model, EXAMPLES / "piano.flac")
+    assert len(reference) == 71
+    assert score_notes(reference, result.events, onset_tolerance=0.05).f1 >= 0.8
