@@ -166,38 +166,51 @@ def calibrate(activations, references, *, labels, frame_rate_hz, base: DecodeCon
     """Per-class thresholds, one smoothing width and a global time offset that maximise
     validation F1 (pooled counts); the offset is minus the median deviation of matched hits.
 
-    A class with fewer than ``MIN_CALIBRATION_EVENTS`` validation events keeps the threshold of
-    ``base`` (for fine-tuning: the initial model's), since a handful of hits cannot pin it down.
-    With ``offset=False`` the time offset of ``base`` is kept.
+    A class with fewer than ``MIN_CALIBRATION_EVENTS`` validation events cannot pin its own
+    threshold down: it keeps its threshold in ``base`` (for fine-tuning: the initial model's) or,
+    without one, gets the single threshold that maximises F1 over all classes together (the rarely
+    played outer keys of a piano model). With ``offset=False`` the time offset of ``base`` is kept.
     """
     best_total, best = -1.0, base
+    counts = {label: sum(1 for ref in references for e in ref if e.label == label) for label in labels}
+    rare = [label for label in labels if counts[label] < MIN_CALIBRATION_EVENTS]
     for smooth_s in smooth_grid if smooth_grid is not None else SMOOTH_GRID_S:
-        thresholds = {}
+        default = base.threshold
+        if any(label not in base.class_thresholds for label in rare):
+            default = _best_threshold(activations, references, labels=labels, frame_rate_hz=frame_rate_hz,
+                                      decode=replace(base, class_thresholds={}, smooth_s=smooth_s, time_offset_s=0.0),
+                                      window_s=window_s)[0]
+        thresholds = {label: base.class_thresholds[label] for label in rare if label in base.class_thresholds}
         total = 0.0
         for label in labels:
-            index = labels.index(label)
-            column_acts = [a[:, index : index + 1] for a in activations]
-            column_refs = [[e for e in ref if e.label == label] for ref in references]
-            if sum(len(r) for r in column_refs) < MIN_CALIBRATION_EVENTS:
-                thresholds[label] = base.threshold_for(label)
+            if label in rare:
                 continue
-            f1s = []
-            for threshold in THRESHOLD_GRID:
-                trial = replace(base, threshold=threshold, class_thresholds={}, smooth_s=smooth_s, time_offset_s=0.0)
-                scores = score_decoded(column_acts, column_refs, labels=[label], frame_rate_hz=frame_rate_hz,
-                                       decode=trial, window_s=window_s)
-                f1s.append(scores.pooled.overall.f1)
-            thresholds[label] = THRESHOLD_GRID[int(np.argmax(f1s))]
-            total += max(f1s)
+            index = labels.index(label)
+            threshold, f1 = _best_threshold(
+                [a[:, index : index + 1] for a in activations], [[e for e in ref if e.label == label] for ref in references],
+                labels=[label], frame_rate_hz=frame_rate_hz,
+                decode=replace(base, class_thresholds={}, smooth_s=smooth_s, time_offset_s=0.0), window_s=window_s)
+            thresholds[label] = threshold
+            total += f1
         if total > best_total:
             best_total = total
-            best = replace(base, class_thresholds=thresholds, smooth_s=smooth_s, time_offset_s=0.0)
+            best = replace(base, threshold=default, class_thresholds=thresholds, smooth_s=smooth_s, time_offset_s=0.0)
     if not offset:
         return replace(best, time_offset_s=base.time_offset_s)
     scores = score_decoded(activations, references, labels=labels, frame_rate_hz=frame_rate_hz, decode=best,
                            window_s=window_s)
     median = scores.pooled.overall.median_dev_s
     return replace(best, time_offset_s=round(-(median or 0.0), 4))
+
+
+def _best_threshold(activations, references, *, labels, frame_rate_hz, decode: DecodeConfig,
+                    window_s: float) -> tuple[float, float]:
+    """The threshold of ``THRESHOLD_GRID`` (one for every class) with the best pooled F1, and that F1."""
+    f1s = [score_decoded(activations, references, labels=labels, frame_rate_hz=frame_rate_hz,
+                         decode=replace(decode, threshold=threshold), window_s=window_s).pooled.overall.f1
+           for threshold in THRESHOLD_GRID]
+    index = int(np.argmax(f1s))
+    return THRESHOLD_GRID[index], f1s[index]
 
 
 def peak_mass_share(activations: list[np.ndarray], references: list[list[Event]], *, labels: list[str],

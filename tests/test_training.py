@@ -16,7 +16,7 @@ import pytest
 
 from softloc_cli.errors import ConfigError
 from softloc_cli.synthetic import write_dataset
-from softloc_cli.training import METRICS_LOG, STATE_DIR, load_recipe, make_config, train
+from softloc_cli.training import METRICS_LOG, STATE_DIR, THRESHOLD_GRID, load_recipe, make_config, train
 
 TINY_MODEL = {"conv_channels": [4, 4], "rnn_hidden": 8}
 
@@ -129,7 +129,8 @@ def test_run_writes_a_loadable_model_with_loss_provenance_scores_and_calibration
     assert training["train_data"]["ignored_labels"]["mid"] > 0  # distractor labels are counted
     assert set(config.scores["validation"]["classes"]) == {"low", "high"}
     assert config.scores["window_s"] == 0.05
-    assert config.decode.class_thresholds.keys() == {"low", "high"}
+    # one validation file, fewer than 30 hits per class: one threshold for both, tuned on them together
+    assert config.decode.class_thresholds == {} and config.decode.threshold in THRESHOLD_GRID
     assert math.isfinite(config.decode.time_offset_s)
     assert result.decode == config.decode and result.steps == 20
     load_model(output, device="cpu")  # a usable --model directory
@@ -286,3 +287,30 @@ def test_recipe_errors_name_the_file(tmp_path):
     (tmp_path / "bad.toml").write_text("steps = = 3\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_recipe(tmp_path / "bad.toml")
+
+
+def test_calibrate_gives_rare_classes_the_pooled_threshold_or_their_inherited_one():
+    from softloc_cli.decode import DecodeConfig
+    from softloc_cli.events import Event
+    from softloc_cli.training import MIN_CALIBRATION_EVENTS, calibrate
+
+    rate = 100.0
+    n = 40  # "common" has 40 hits with peaks of 0.9; "rare" and "kept" have 5 with peaks of 0.12
+    acts = np.full((n * 50 + 100, 3), 0.001, np.float32)
+    refs = []
+    for i in range(n):
+        acts[50 + 50 * i, 0] = 0.9
+        refs.append(Event((50 + 50 * i) / rate, "common"))
+        acts[60 + 50 * i, 1] = 0.04  # below every useful threshold: noise bumps
+    for i in range(5):
+        for column, label in ((1, "rare"), (2, "kept")):
+            acts[75 + 200 * i, column] = 0.12
+            refs.append(Event((75 + 200 * i) / rate, label))
+    assert n >= MIN_CALIBRATION_EVENTS
+    base = DecodeConfig(threshold=0.3, class_thresholds={"kept": 0.5})
+    tuned = calibrate([acts], [refs], labels=["common", "rare", "kept"], frame_rate_hz=rate, base=base,
+                      window_s=0.05, smooth_grid=[0.0])
+    assert tuned.class_thresholds["kept"] == 0.5  # inherited (e.g. from the model being fine-tuned)
+    assert "rare" not in tuned.class_thresholds
+    assert 0.04 < tuned.threshold_for("rare") <= 0.1  # the pooled optimum catches the 0.12 peaks
+    assert "common" in tuned.class_thresholds  # enough hits for a threshold of its own
