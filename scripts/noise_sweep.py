@@ -255,8 +255,8 @@ class Evaluator:
                                    window_s=self.window_s)
             summary = summarize(pooled, peak_mass_share(acts, refs, labels=labels, frame_rate_hz=rate))
             if model.config.pitched:  # the paper's piano metric, straight from mir_eval.transcription
-                summary["notes"] = note_scores(acts, refs, labels=labels, rate=rate, decode=decode,
-                                               window_s=self.window_s)
+                summary["notes"] = note_scores(acts, refs, labels=labels, midi_notes=model.config.midi_notes,
+                                               rate=rate, decode=decode, window_s=self.window_s)
             return summary
 
         subsets: dict[str, list[int]] = {}
@@ -276,13 +276,12 @@ class Evaluator:
         }
 
 
-def note_scores(acts, refs, *, labels, rate, decode, window_s) -> dict[str, Any]:
-    from softloc_cli.classmap import label_to_pitch
+def note_scores(acts, refs, *, labels, midi_notes, rate, decode, window_s) -> dict[str, Any]:
     from softloc_cli.decode import decode_activations
     from softloc_cli.notes import pool_notes, score_notes
 
     per_file = [score_notes(ref, decode_activations(a, labels=labels, frame_rate_hz=rate, config=decode,
-                                                    midi_notes=[label_to_pitch(n) for n in labels]),
+                                                    midi_notes=midi_notes),
                             onset_tolerance=window_s)
                 for a, ref in zip(acts, refs)]
     return pool_notes(per_file).to_dict()
