@@ -164,6 +164,9 @@ def _files(folder: Path, extensions: Iterable[str], recursive: bool) -> list[Pat
                   and not p.name.startswith("."))
 
 
+MANIFEST_NAME = "manifest.csv"
+
+
 def _index(folder: Path, recursive: bool) -> tuple[dict[str, Path], list[Path]]:
     """Annotation files by stem (relative path without extension), preferred extension first."""
     groups: dict[str, list[Path]] = {}
@@ -255,7 +258,7 @@ def find_annotated_audio(data: str | Path, *, recursive: bool = True) -> Pairing
     pairing : Pairing
         ``pairs`` with ``reference`` = annotation and ``estimate`` = audio; audio without an
         annotation is in ``unmatched_estimate``, annotations without audio in
-        ``unmatched_reference``.
+        ``unmatched_reference`` (a ``manifest.csv`` without audio of its name is skipped).
 
     Raises
     ------
@@ -295,7 +298,9 @@ def find_annotated_audio(data: str | Path, *, recursive: bool = True) -> Pairing
             pairs.append(Pair(key, index.pop(key), path))
         else:
             orphans.append(path)
-    return Pairing(pairs, sorted(index.values()), orphans, ignored)
+    # A dataset's manifest.csv (the render scripts write one per split) is not an annotation.
+    leftover = sorted(p for p in index.values() if p.name.lower() != MANIFEST_NAME)
+    return Pairing(pairs, leftover, orphans, ignored)
 
 
 # ---------------------------------------------------------------------------------------------

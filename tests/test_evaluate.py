@@ -232,6 +232,14 @@ def test_find_annotated_audio(annotated):
     assert pairing.unmatched_estimate == [annotated / "orphan.wav"]
 
 
+def test_find_annotated_audio_skips_a_dataset_manifest_but_lists_stray_annotations(annotated):
+    (annotated / "manifest.csv").write_text("audio,annotation\na.wav,a.csv\n", encoding="utf-8")
+    (annotated / "stray.csv").write_text("0.5\n", encoding="utf-8")
+    pairing = find_annotated_audio(annotated)
+    assert pairing.unmatched_reference == [annotated / "stray.csv"]
+    assert [p.stem for p in pairing.pairs] == ["a", "b"]
+
+
 # ------------------------------------------------------------------------------------------
 # plots
 
