@@ -4,7 +4,9 @@ Groove MIDI performances are full of ghost notes (MIDI velocity < 30) that are b
 under the other hits; this separates "misses quiet hits" from "misses hits". For every annotated
 audio file in the given folders: transcribe, match per class (mir_eval, 50 ms), then report
 recall per velocity band and the pooled F1 when reference hits below ``--min-velocity`` are left
-out (estimates matched to such hits are left out too, so they count neither way).
+out (estimates matched to such hits are left out too, so they count neither way). Loud hits are
+also split into *isolated* ones and *crowded* ones (another annotated hit of any class, cymbals
+and toms included, within ``--crowd-window``), separating "misses masked hits" from the rest.
 
     python scripts/velocity_breakdown.py --model drums data/drums/validation/drumonly data/drums/validation/mix
 """
@@ -31,14 +33,18 @@ def main() -> None:
     parser.add_argument("--model", default="drums")
     parser.add_argument("--min-velocity", type=int, default=30)
     parser.add_argument("--window", type=float, default=0.05)
+    parser.add_argument("--crowd-window", type=float, default=0.03, help="seconds; see above")
     args = parser.parse_args()
     model = load_model(args.model, device="cpu")
     labels = model.config.labels
     for folder in args.folders:
         hits = {band: [0, 0] for band in BANDS}  # band -> [matched, total]
+        crowd = {"isolated": [0, 0], "crowded": [0, 0]}  # loud hits only
         tp = n_ref = n_est = 0
         for entry in find_entries(folder):
-            reference = [e for e in read_annotations(entry.annotation) if e.label in labels]
+            everything = read_annotations(entry.annotation)
+            all_times = np.array([e.time_s for e in everything])
+            reference = [e for e in everything if e.label in labels]
             estimate = transcribe_file(model, entry.audio).events
             for label in labels:
                 ref = sorted((e for e in reference if e.label == label), key=lambda e: e.time_s)
@@ -53,6 +59,11 @@ def main() -> None:
                     band = next(b for b in BANDS if b[0] <= e.velocity < b[1])
                     hits[band][1] += 1
                     hits[band][0] += i in matched
+                    if e.velocity >= args.min_velocity:
+                        near = int(np.sum(np.abs(all_times - e.time_s) < args.crowd_window)) - 1
+                        counts = crowd["crowded" if near else "isolated"]
+                        counts[1] += 1
+                        counts[0] += i in matched
                 loud = [i for i, e in enumerate(ref) if e.velocity >= args.min_velocity]
                 tp += sum(1 for i in loud if i in matched)
                 n_ref += len(loud)
@@ -64,6 +75,8 @@ def main() -> None:
             "recall_by_velocity": {f"{lo}-{hi - 1}": {"recall": round(m / t, 3) if t else None, "hits": t}
                                    for (lo, hi), (m, t) in hits.items()},
             f"f1_velocity_ge_{args.min_velocity}": round(f1, 4),
+            "recall_loud_by_crowding": {k: {"recall": round(m / t, 3) if t else None, "hits": t}
+                                        for k, (m, t) in crowd.items()},
             "precision": round(precision, 4),
             "recall": round(recall, 4),
         }
