@@ -445,9 +445,19 @@ MUSIC_PROGRAMS = {
 }
 
 
+MUTABLE = ("kick", "snare", "hihat")  # classes --mute-fraction may leave out of a clip
+
+
 def plan_split(split: str, hours: float, seed: int, *, clip_min_s: float, clip_max_s: float,
-               p_mix: float = 0.5) -> list[dict]:
-    """Deterministic list of clip plans (all random choices are drawn here)."""
+               p_mix: float = 0.5, mute_fraction: float = 0.0) -> list[dict]:
+    """Deterministic list of clip plans (all random choices are drawn here).
+
+    ``mute_fraction``: share of clips in which one or two of kick / snare / hi-hat are left out
+    (no audio, no labels). In Groove MIDI the hi-hat plays with nearly every kick and
+    snare, and a model trained on that alone learns to add a hi-hat to any kick or snare (it did,
+    on real solo kick and snare recordings). Drawn from its own random stream, so the other
+    choices of every clip are the same with or without it.
+    """
     if hours <= 0:
         return []
     rng = np.random.default_rng([seed, SPLITS.index(split)])
@@ -498,6 +508,11 @@ def plan_split(split: str, hours: float, seed: int, *, clip_min_s: float, clip_m
                 "font": MUSIC_FONT[split],
                 "seed": int(crng.integers(1 << 31)),
             }
+        if mute_fraction > 0:
+            mrng = np.random.default_rng([clip_seed, 7])
+            if mrng.random() < mute_fraction:
+                muted = mrng.choice(MUTABLE, size=int(mrng.integers(1, len(MUTABLE))), replace=False)
+                plan["muted"] = sorted(str(c) for c in muted)
         perf_slug = perf.id.replace("/", "-")
         kit_slug = re.sub(r"[^A-Za-z0-9]+", "", kit.name)
         plan["name"] = f"{perf_slug}__{kit_slug}__{seed}-{i:05d}"
@@ -686,7 +701,8 @@ class Renderer:
         n_clip = int(round(plan["duration_s"] * sr))
         n = pre_n + n_clip
         t0 = start - pre
-        hits = self.performance_hits(plan, t0, n)
+        muted = set(plan.get("muted", ()))
+        hits = [h for h in self.performance_hits(plan, t0, n) if h.cls not in muted]
         if plan["kit_source"] == "hydrogen":
             drums, placed = self.render_hydrogen(plan, hits, n, rng)
         else:
@@ -744,7 +760,8 @@ def manifest_row(plan: dict, counts: dict[str, int], info: dict) -> dict:
            "start_s": plan["start_s"], "duration_s": plan["duration_s"], "kit": plan["kit"],
            "kit_source": plan["kit_source"], "kit_group": plan["kit_group"], "seed": plan["seed"],
            "tuning_semitones": plan.get("tuning_semitones", 0.0),
-           "extra_perc_rate_hz": plan.get("extra_perc_rate_hz", 0.0)}
+           "extra_perc_rate_hz": plan.get("extra_perc_rate_hz", 0.0),
+           "muted": " ".join(plan.get("muted", ()))}
     for cls in ("kick", "snare", "hihat", "tom", "crash", "ride", "other"):
         row[f"n_{cls}"] = counts.get(cls, 0)
     music = plan.get("music", {})
@@ -796,6 +813,8 @@ def main(argv: list[str] | None = None) -> int:
     rc.add_common_args(ap, out_dir="data/drums", hours=(2.0, 0.25, 0.25))
     ap.add_argument("--mix-fraction", type=float, default=0.5,
                     help="share of clips mixed over accompaniment (0, 0.5 or 1 keep strict halves)")
+    ap.add_argument("--mute-fraction", type=float, default=0.0,
+                    help="share of clips with one or two of kick/snare/hi-hat left out (0..1)")
     ap.add_argument("--check-only", action="store_true", help="run the held-out sample check and exit")
     ap.add_argument("--example", type=Path, metavar="DIR",
                     help="only render the bundled 12 s example into DIR and exit")
@@ -804,6 +823,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--sample-rate {args.sample_rate} must be within 8000..96000 Hz")
     if not 0 < args.clip_min <= args.clip_max:
         ap.error(f"--clip-min {args.clip_min} and --clip-max {args.clip_max}: need 0 < min <= max")
+    if not 0.0 <= args.mute_fraction <= 1.0:
+        ap.error(f"--mute-fraction {args.mute_fraction} must be within 0..1")
     if not 0.0 <= args.mix_fraction <= 1.0:
         ap.error(f"--mix-fraction {args.mix_fraction} must be within 0..1")
 
@@ -839,7 +860,8 @@ def main(argv: list[str] | None = None) -> int:
     return rc.render_splits(
         SPLITS,
         lambda split: plan_split(split, hours[split], args.seed, clip_min_s=args.clip_min,
-                                 clip_max_s=args.clip_max, p_mix=args.mix_fraction),
+                                 clip_max_s=args.clip_max, p_mix=args.mix_fraction,
+                                 mute_fraction=args.mute_fraction),
         renderer.render_clip, manifest_row, out_dir=args.out_dir, sr=args.sample_rate,
         save_cache=renderer.fluid.save_cache, overwrite=args.overwrite, quiet=args.quiet)
 
