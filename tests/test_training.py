@@ -281,6 +281,17 @@ def test_recipe_values_are_type_checked_and_flags_override_them(tmp_path):
         make_config(load_recipe(recipe))
 
 
+# Training recipes shipped in recipes/ (noise-sweep recipes, with a [sweep] table, are for scripts/noise_sweep.py).
+TRAINING_RECIPES = [p for p in sorted((Path(__file__).resolve().parents[1] / "recipes").rglob("*.toml"))
+                    if "[sweep" not in p.read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("path", TRAINING_RECIPES, ids=lambda p: p.relative_to(p.parents[1]).as_posix())
+def test_every_shipped_training_recipe_loads(path):
+    config = make_config(load_recipe(path))
+    assert config.classes and config.steps > 0
+
+
 def test_recipe_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_recipe(tmp_path / "missing.toml")
