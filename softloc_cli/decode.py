@@ -9,7 +9,8 @@ Event times are refined below the frame grid by a parabola through the peak and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Sequence
 
 import numpy as np
 
@@ -27,6 +28,39 @@ class DecodeConfig:
 
     def threshold_for(self, label: str) -> float:
         return self.class_thresholds.get(label, self.threshold)
+
+
+def override_thresholds(decode: DecodeConfig, spec: str, labels: Sequence[str]) -> DecodeConfig:
+    """Apply a ``--threshold`` value: ``0.4`` for every class (the tuned per-class thresholds are
+    dropped), or ``hihat=0.3,snare=0.2`` for those classes only (the others keep theirs).
+
+    Raises ``ValueError`` saying what is wrong with ``spec``.
+
+    >>> override_thresholds(DecodeConfig(class_thresholds={"kick": 0.1}), "hihat=0.3", ["kick", "hihat"]).class_thresholds
+    {'kick': 0.1, 'hihat': 0.3}
+    """
+    if "=" not in spec:
+        return replace(decode, threshold=_probability(spec), class_thresholds={})
+    thresholds = dict(decode.class_thresholds)
+    for part in spec.split(","):
+        name, _, value = (text.strip() for text in part.partition("="))
+        if not name or not value:
+            raise ValueError(f"expected CLASS=VALUE, got {part.strip()!r}")
+        if name not in labels:
+            shown = ", ".join(list(labels)[:12]) + (" ..." if len(labels) > 12 else "")
+            raise ValueError(f"the model has no class {name!r} (classes: {shown})")
+        thresholds[name] = _probability(value)
+    return replace(decode, class_thresholds=thresholds)
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not a number; give e.g. 0.4 or hihat=0.3") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{value:g} is outside 0–1")
+    return value
 
 
 def _smooth(column: np.ndarray, sigma_frames: float) -> np.ndarray:

@@ -201,7 +201,33 @@ def test_unknown_model_lists_the_available_ones(song, tiny_model_dir, tmp_path, 
 def test_threshold_out_of_range_is_a_usage_error(song, tiny_model_dir):
     result = run("transcribe", song, "-m", tiny_model_dir, "--threshold", "1.5")
     assert result.exit_code == 2
-    assert "--threshold" in result.stderr and "should be less than or equal to 1" in result.stderr
+    assert error_lines(result) == ["error: --threshold: 1.5 is outside 0–1"]
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("cymbal=0.3", "error: --threshold: the model has no class 'cymbal' (classes: low, high)"),
+        ("high=", "error: --threshold: expected CLASS=VALUE, got 'high='"),
+        ("loud", "error: --threshold: 'loud' is not a number; give e.g. 0.4 or hihat=0.3"),
+    ],
+)
+def test_bad_threshold_values_are_one_line_usage_errors(song, tiny_model_dir, value, message):
+    result = run("transcribe", song, "-m", tiny_model_dir, "--threshold", value)
+    assert result.exit_code == 2 and error_lines(result) == [message]
+
+
+def test_per_class_threshold_changes_only_that_class(song, tmp_path, eventful_model_dir):
+    def events(*threshold):
+        out = tmp_path / f"{len(threshold)}-{'-'.join(threshold)}.json"
+        assert run("transcribe", song, "-m", eventful_model_dir, "-o", out, "-q", *threshold).exit_code == 0
+        found = json.loads(out.read_text())["events"]
+        return [e["time_s"] for e in found if e["class"] == "low"], [e["time_s"] for e in found if e["class"] == "high"]
+
+    low, high = events()
+    assert low and high
+    assert events("--threshold", "high=0.99") == (low, [])  # low keeps its tuned threshold
+    assert events("--threshold", "0.99") == ([], [])
 
 
 # -- existing outputs, atomic writes ------------------------------------------------------------

@@ -103,6 +103,16 @@ def duration(value: Optional[str], flag: str) -> Optional[float]:
         raise UsageError(f"{flag}: {exc}") from None
 
 
+def thresholds(decode, spec: str, labels):
+    """Apply a ``--threshold`` value to a model's decode settings, or raise a usage error."""
+    from ..decode import override_thresholds
+
+    try:
+        return override_thresholds(decode, spec, labels)
+    except ValueError as exc:
+        raise UsageError(f"--threshold: {exc}") from None
+
+
 def _version_callback(value: bool) -> None:
     if value:
         from ..hub import bundled_models

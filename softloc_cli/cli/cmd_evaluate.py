@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from .app import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, UsageError, VerboseOpt, app, duration, stderr, stdout
+from .app import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, UsageError, VerboseOpt, app, duration, stderr, stdout, thresholds
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -101,7 +101,7 @@ def evaluate(
                      "onsets, offsets ignored). Default: on for multi-pitch models such as piano."),
     ] = None,
     threshold: Annotated[
-        Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Peak threshold for every class (with --model).")
+        Optional[str], typer.Option("--threshold", help="With --model: peak threshold 0–1, or per class: hihat=0.3")
     ] = None,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Also write the table to this CSV file.")] = None,
     plot: Annotated[
@@ -123,7 +123,6 @@ def evaluate(
     models) also the note-level row of mir_eval.transcription. Exits 0 when something was scored, 1
     when nothing could be paired or a file failed.
     """
-    from dataclasses import replace
 
     from ..evaluation import evaluate_model, evaluate_pairs, find_annotated_audio, pair_annotations, write_scores_csv
 
@@ -158,7 +157,7 @@ def evaluate(
         loaded = load_model(model, device=device.value if hasattr(device, "value") else device)
         decode = loaded.config.decode
         if threshold is not None:
-            decode = replace(decode, threshold=threshold, class_thresholds={})
+            decode = thresholds(decode, threshold, loaded.config.labels)
         if verbose and not quiet:
             stderr.print(f"model {loaded.name} ({loaded.directory}) on {loaded.device}; "
                          f"classes {', '.join(loaded.config.labels)}", markup=False, soft_wrap=True)

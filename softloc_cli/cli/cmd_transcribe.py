@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from .app import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, UsageError, VerboseOpt, app, stderr, stdout
+from .app import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, UsageError, VerboseOpt, app, stderr, stdout, thresholds
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -80,7 +80,7 @@ def transcribe(
     ] = [],
     model: ModelOpt = None,
     threshold: Annotated[
-        Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Peak threshold for every class (0–1).")
+        Optional[str], typer.Option("--threshold", help="Peak threshold 0–1 for every class, or per class: hihat=0.3,snare=0.2")
     ] = None,
     device: DeviceOpt = "auto",
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Search folders recursively.")] = True,
@@ -96,7 +96,6 @@ def transcribe(
     as_json: JsonOpt = False,
 ) -> None:
     """Transcribe audio into drum hits or note onsets."""
-    from dataclasses import replace
 
     from ..annotations import WRITERS, write_events
     from ..batch import PlanError, expand_inputs, plan_jobs
@@ -140,7 +139,7 @@ def transcribe(
     loaded = load_model(model, device=device.value if hasattr(device, "value") else device)
     decode = loaded.config.decode
     if threshold is not None:
-        decode = replace(decode, threshold=threshold, class_thresholds={})
+        decode = thresholds(decode, threshold, loaded.config.labels)
     if verbose and not quiet:
         stderr.print(
             f"model {loaded.name} ({loaded.directory}) on {loaded.device}; classes {', '.join(loaded.config.labels)}",
