@@ -1,11 +1,10 @@
-"""Re-tune a trained model's decode settings on an annotated folder, without retraining.
+"""Re-tune a model's decode settings in place, every class from scratch, without retraining.
 
-Runs the model over DATA (audio with same-stem annotations), tunes per-class thresholds, the
-smoothing width and a global time offset exactly as ``softloc train`` does at the end of training
-(``softloc_cli.training.calibrate``, starting from no per-class thresholds), and rewrites the
-model's ``config.json`` with the new ``decode`` and ``scores.validation``. The weights are not
-touched. Use it after the calibration rule changes, or to fit thresholds to your own recordings
-(the prototype in ``../shared/notes`` found rendered-audio thresholds do not carry to real audio).
+The maintainers' tool for the bundled models: after the calibration rule changes, re-run the
+calibration `softloc train` does at its end on the full validation set and rewrite the model's
+``config.json`` (``decode`` and ``scores.validation``); the weights are not touched. Users adapting
+a model to their own takes want ``softloc models calibrate MODEL TAKES/ -o NEW/`` instead, which
+writes a new directory and keeps the thresholds of classes their takes barely contain.
 
     python scripts/recalibrate.py softloc_cli/models/piano data/piano/validation
     python scripts/recalibrate.py my-model/ my-real-takes/ --no-offset --dry-run
@@ -17,10 +16,8 @@ import argparse
 import json
 from dataclasses import replace
 
+from softloc_cli.calibration import calibrate_model
 from softloc_cli.checkpoint import read_config, write_config
-from softloc_cli.classmap import pitched_class_map
-from softloc_cli.data import find_entries, load_tracks
-from softloc_cli.training import calibrate, peak_mass_share, predict, score_decoded
 from softloc_cli.transcribe import load_model
 
 
@@ -34,25 +31,16 @@ def main() -> None:
     args = parser.parse_args()
 
     model = load_model(args.model, device="cpu")
-    config = read_config(model.directory)
-    labels, rate = config.labels, config.features.frame_rate_hz
-    tracks, _ = load_tracks(find_entries(args.data), classes=labels, feature_module=model.features,
-                            class_map=pitched_class_map(labels) if config.pitched else None,
-                            require_every_class=not config.pitched)
-    acts = [predict(model.net, t.logmel, model.device, frame_rate_hz=rate) for t in tracks]
-    refs = [t.events for t in tracks]
-    before = score_decoded(acts, refs, labels=labels, frame_rate_hz=rate, decode=config.decode, window_s=args.window)
-    decode = calibrate(acts, refs, labels=labels, frame_rate_hz=rate, window_s=args.window,
-                       base=replace(config.decode, class_thresholds={}), offset=not args.no_offset)
-    after = score_decoded(acts, refs, labels=labels, frame_rate_hz=rate, decode=decode, window_s=args.window)
-    print(json.dumps({"files": len(tracks), "f1_before": round(before.pooled.overall.f1, 4),
-                      "f1_after": round(after.pooled.overall.f1, 4), "threshold": decode.threshold,
+    result = calibrate_model(model, args.data, window_s=args.window, offset=not args.no_offset, fresh=True)
+    decode = result.decode
+    print(json.dumps({"files": result.files, "f1_before": round(result.before.pooled.overall.f1, 4),
+                      "f1_after": round(result.after.pooled.overall.f1, 4), "threshold": decode.threshold,
                       "class_thresholds": len(decode.class_thresholds), "smooth_s": decode.smooth_s,
                       "time_offset_s": decode.time_offset_s}))
     if args.dry_run:
         return
-    scores = {**config.scores, "validation": after.to_dict(), "window_s": args.window,
-              "peak_share": peak_mass_share(acts, refs, labels=labels, frame_rate_hz=rate)}
+    config = read_config(model.directory)
+    scores = {**config.scores, "validation": result.after.to_dict(), "window_s": args.window}
     write_config(model.directory, replace(config, decode=decode, scores=scores))
 
 
