@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from softloc_cli.annotations import read_annotations
+from softloc_cli.events import Event
 from softloc_cli.metrics import score_events
 from softloc_cli.transcribe import load_model, transcribe_file
 
 
 def check_clip(model, label: str, audio: Path, annotation: Path, window_s: float) -> dict:
-    reference = [e.__class__(e.time_s, label) for e in read_annotations(annotation)]
+    reference = [Event(e.time_s, label) for e in read_annotations(annotation)]
     events = transcribe_file(model, audio).events
     scores = score_events(reference, [e for e in events if e.label == label], window_s=window_s, classes=[label])
     others: dict[str, int] = {}
