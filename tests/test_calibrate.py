@@ -19,7 +19,7 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def error_lines(result) -> list[str]:
+def stderr_lines(result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.strip()]
 
 
@@ -66,7 +66,7 @@ def test_existing_output_is_refused_before_any_work(tmp_path, make_wav, eventful
     (out / "keep.txt").write_text("mine")
     result = run("models", "calibrate", eventful_model_dir, takes, "-o", out)
     assert result.exit_code == 1
-    assert error_lines(result) == [f"error: {out} exists and is not empty; choose a new directory"]
+    assert stderr_lines(result) == [f"error: {out} exists and is not empty; choose a new directory"]
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
@@ -74,6 +74,6 @@ def test_annotations_without_the_model_classes_are_one_error_line(tmp_path, make
     make_wav("takes/a.wav")
     write_events([Event(0.5, "cowbell")], tmp_path / "takes" / "a.csv")
     result = run("models", "calibrate", eventful_model_dir, tmp_path / "takes", "-o", tmp_path / "tuned")
-    assert result.exit_code == 1 and len(error_lines(result)) == 1
+    assert result.exit_code == 1 and len(stderr_lines(result)) == 1
     assert "never appear in the annotations" in result.stderr
     assert not (tmp_path / "tuned").exists()

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
 from softloc_cli.checkpoint import read_config
 from softloc_cli.transcribe import load_model, transcribe_audio
 
-from conftest import hits_audio
+from conftest import hits_audio, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-select = _load("select_classes")
+select = load_script("select_classes")
 
 
 def test_kept_class_has_the_same_activations_and_threshold(eventful_model_dir, tmp_path):

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load("report_sweep")
+report = load_script("report_sweep")
 
 RECIPE = {"sweep": {"noise": {"sigma_ms": [0, 50, 100], "losses": ["bce", "softloc"]},
                     "shift": {"shift_ms": [25, 50], "losses": ["bce", "softloc"]},
@@ -131,7 +122,7 @@ def test_main_without_results(tmp_path):
 
 
 def test_sweep_plan_dedupes_shared_runs_and_filters():
-    sweep = _load("noise_sweep")
+    sweep = load_script("noise_sweep")
     recipe = sweep.load_recipe(ROOT / "recipes" / "noise-sweep.toml")
     runs = sweep.plan_runs(recipe, [0])
     ids = [r.run_id for r in runs]

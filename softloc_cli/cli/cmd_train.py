@@ -99,8 +99,8 @@ def train(
         "seconds": round(result.seconds, 1),
         "validation": result.scores["validation"],
         "peak_share": result.scores.get("peak_share"),
-        "decode": {"thresholds": {c: result.decode.threshold_for(c) for c in result.scores["validation"]["classes"]}, "smooth_s": result.decode.smooth_s,
-                   "time_offset_s": result.decode.time_offset_s},
+        "decode": {"thresholds": {c: result.decode.threshold_for(c) for c in result.scores["validation"]["classes"]},
+                   "smooth_s": result.decode.smooth_s, "time_offset_s": result.decode.time_offset_s},
     }
     if as_json:
         json.dump(summary, sys.stdout, indent=2)
