@@ -110,7 +110,7 @@ def main() -> int:
 
     from softloc_cli.hub import bundled_models
     from softloc_cli.synthetic import render_hits
-    from softloc_cli.transcribe import load_model, transcribe_audio, transcribe_file
+    from softloc_cli.inference import load_model, transcribe_audio, transcribe_file
 
     work = Path(tempfile.mkdtemp(prefix="softloc-bench-"))
     if args.model:
@@ -163,7 +163,7 @@ def main() -> int:
         softloc = [sys.executable, "-c", "from softloc_cli.cli import main; main()"]
     model_args = ["-m", spec] if spec else []
     cases = [
-        ("python + torch + librosa + softloc imported", [sys.executable, "-c", "import torch, librosa, softloc_cli.transcribe, softloc_cli.annotations"]),
+        ("python + torch + librosa + softloc imported", [sys.executable, "-c", "import torch, librosa, softloc_cli.inference, softloc_cli.annotations"]),
         (f"softloc transcribe, {minutes:.0f} min WAV",
          softloc + ["transcribe", str(long_wav), *model_args, "-d", "cpu", "-o", str(work / "long.csv"), "--overwrite", "-q"]),
     ]

@@ -28,7 +28,7 @@ from softloc_cli.data import find_entries
 from softloc_cli.annotations import read_annotations
 from softloc_cli.events import Event
 from softloc_cli.metrics import merge_labels, pool_scores, score_events
-from softloc_cli.transcribe import load_model, transcribe_audio
+from softloc_cli.inference import load_model, transcribe_audio
 
 COMBINE_S = 0.03  # merge model events of different classes closer than this into one onset
 

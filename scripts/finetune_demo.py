@@ -26,7 +26,7 @@ from softloc_cli.data import find_entries, perturb_times
 from softloc_cli.evaluation import evaluate_model, find_annotated_audio
 from softloc_cli.events import Event, sort_events
 from softloc_cli.training import make_config, train
-from softloc_cli.transcribe import load_model
+from softloc_cli.inference import load_model
 
 
 def score(model_spec: str, folder: Path, classes: list[str], decode=None) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from softloc_cli.hub import bundled_models
-from softloc_cli.transcribe import load_model, transcribe_file
+from softloc_cli.inference import load_model, transcribe_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "softloc_cli" / "examples" / "example.flac"
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "golden"

@@ -237,7 +237,7 @@ class Evaluator:
 
     def evaluate(self, model_dir: Path, device: str) -> dict[str, Any]:
         from softloc_cli.training import calibrate, peak_mass_share, predict, score_decoded
-        from softloc_cli.transcribe import load_model
+        from softloc_cli.inference import load_model
 
         model = load_model(model_dir, device=device)
         labels, rate = model.config.labels, model.frame_rate_hz
@@ -278,7 +278,7 @@ class Evaluator:
 
 def note_scores(acts, refs, *, labels, midi_notes, rate, decode, window_s) -> dict[str, Any]:
     from softloc_cli.decode import decode_activations
-    from softloc_cli.notes import pool_notes, score_notes
+    from softloc_cli.note_scores import pool_notes, score_notes
 
     per_file = [score_notes(ref, decode_activations(a, labels=labels, frame_rate_hz=rate, config=decode,
                                                     midi_notes=midi_notes),

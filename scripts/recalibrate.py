@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from softloc_cli.calibration import calibrate_model
 from softloc_cli.checkpoint import read_config, write_config
-from softloc_cli.transcribe import load_model
+from softloc_cli.inference import load_model
 
 
 def main() -> None:

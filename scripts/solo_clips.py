@@ -23,7 +23,7 @@ import numpy as np
 from softloc_cli.annotations import read_annotations
 from softloc_cli.events import Event
 from softloc_cli.metrics import score_events
-from softloc_cli.transcribe import load_model, transcribe_file
+from softloc_cli.inference import load_model, transcribe_file
 
 
 def check_clip(model, label: str, audio: Path, annotation: Path, window_s: float) -> dict:

@@ -20,7 +20,7 @@ import numpy as np
 
 from softloc_cli.annotations import read_annotations
 from softloc_cli.data import find_entries
-from softloc_cli.transcribe import load_model, transcribe_file
+from softloc_cli.inference import load_model, transcribe_file
 
 BANDS = [(0, 30), (30, 60), (60, 90), (90, 128)]
 

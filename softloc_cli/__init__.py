@@ -13,9 +13,9 @@ Names are imported lazily so that ``softloc --help`` does not pay for torch.
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_model": "softloc_cli.transcribe",
-    "transcribe_file": "softloc_cli.transcribe",
-    "transcribe_audio": "softloc_cli.transcribe",
+    "load_model": "softloc_cli.inference",
+    "transcribe_file": "softloc_cli.inference",
+    "transcribe_audio": "softloc_cli.inference",
     "Event": "softloc_cli.events",
     "SoftlocError": "softloc_cli.errors",
 }

@@ -11,12 +11,9 @@ import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SoftlocError
+from .errors import PlanError
 from .fileio import AUDIO_EXTENSIONS
 
-
-class PlanError(SoftlocError):
-    """The inputs or outputs given cannot form a valid batch (a usage error)."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ from .decode import DecodeConfig
 from .errors import ConfigError
 from .hub import WEIGHTS_NAME
 from .metrics import PooledScores
-from .transcribe import LoadedModel
+from .inference import LoadedModel
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Exceptions a user can cause and fix.
 
-Library code raises these; only ``cli.py`` turns them into one ``error:`` line and an exit code.
+Library code raises these; only the command layer (``cli/app.py``) turns them into one ``error:`` line and an exit code.
 """
 
 
@@ -26,3 +26,19 @@ class ConfigError(SoftlocError):
 
 class DatasetError(SoftlocError):
     """A training or evaluation folder is empty or inconsistent."""
+
+
+class HubError(SoftlocError):
+    """The Hub refused or could not be reached while publishing (not logged in, no access, offline)."""
+
+
+class UsageError(SoftlocError):
+    """A bad flag combination or value found before any work started (exit 2)."""
+
+
+class PlanError(UsageError):
+    """The inputs or outputs given cannot form a valid batch (a usage error)."""
+
+
+class PlotError(SoftlocError):
+    """A plot cannot be drawn: matplotlib is missing or the file name has no image format."""

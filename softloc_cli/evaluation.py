@@ -33,7 +33,7 @@ from .errors import DatasetError, SoftlocError
 from .events import Event
 from .fileio import ANNOTATION_EXTENSIONS, AUDIO_EXTENSIONS, atomic_write
 from .metrics import PooledScores, Scores, merge_labels, pool_scores, score_events, scores_rows
-from .notes import NoteScores, pool_notes, score_notes
+from .note_scores import NoteScores, pool_notes, score_notes
 
 __all__ = [
     "DataItem",
@@ -494,7 +494,7 @@ def evaluate_model(
     Parameters
     ----------
     model : LoadedModel
-        From :func:`softloc_cli.transcribe.load_model`.
+        From :func:`softloc_cli.inference.load_model`.
     pairing : Pairing
         From :func:`find_annotated_audio` (``reference`` = annotation, ``estimate`` = audio).
     decode : DecodeConfig, optional
@@ -529,7 +529,7 @@ def evaluate_model(
     0.97
     """
     from .errors import ConfigError
-    from .transcribe import transcribe_file
+    from .inference import transcribe_file
 
     from .classmap import pitched_class_map
 

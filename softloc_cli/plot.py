@@ -14,17 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SoftlocError
+from .errors import PlotError
 from .events import Event
 
-__all__ = ["PLOT_FORMATS", "PlotError", "check_plot_path", "plot_activations", "plot_transcription",
+__all__ = ["PLOT_FORMATS", "check_plot_path", "plot_activations", "plot_transcription",
            "require_matplotlib"]
 
 PLOT_FORMATS = ("png", "svg", "pdf")
 
-
-class PlotError(SoftlocError):
-    """A plot cannot be drawn: matplotlib is missing or the file type is not supported."""
 
 
 def require_matplotlib() -> None:
@@ -138,7 +135,7 @@ def plot_activations(
 
 def plot_transcription(path: str | Path, transcription, *, labels: Sequence[str], decode=None,
                        reference: Sequence[Event] = (), title: str | None = None) -> Path:
-    """:func:`plot_activations` for a :class:`softloc_cli.transcribe.Transcription`.
+    """:func:`plot_activations` for a :class:`softloc_cli.inference.Transcription`.
 
     ``decode`` (a DecodeConfig) adds each class's threshold line.
 

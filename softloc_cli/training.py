@@ -132,10 +132,10 @@ def lr_at(step: int, config: TrainConfig, total: int) -> float:
 
 def predict(net, logmel: np.ndarray, device: str, *, frame_rate_hz: float, chunk_frames: int = 6000) -> np.ndarray:
     """Probabilities ``(n_frames, n_classes)`` for one file's cached log-mel, in chunks with the
-    same context as :func:`softloc_cli.transcribe.compute_activations`."""
+    same context as :func:`softloc_cli.inference.compute_activations`."""
     import torch
 
-    from .transcribe import CONTEXT_S
+    from .inference import CONTEXT_S
 
     context = int(CONTEXT_S * frame_rate_hz)
     out = []
@@ -359,7 +359,7 @@ def train(config: TrainConfig, *, resume: bool = False,
     from .data import CropSampler, find_entries, load_tracks
     from .features import LogMelFlux
     from .losses import build_loss
-    from .transcribe import resolve_device
+    from .inference import resolve_device
 
     emit = on_event or (lambda event: None)
     started = time.perf_counter()

@@ -8,7 +8,7 @@ import pytest
 from softloc_cli.annotations import read_annotations
 from softloc_cli.hub import bundled_models
 from softloc_cli.metrics import score_events
-from softloc_cli.transcribe import load_model, transcribe_file
+from softloc_cli.inference import load_model, transcribe_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "softloc_cli" / "examples"
 GOLDEN = Path(__file__).parent / "data" / "golden"
@@ -39,7 +39,7 @@ def test_drums_finds_the_example_hits():
 
 def test_piano_finds_the_piano_example_notes():
     from softloc_cli.classmap import pitched_class_map
-    from softloc_cli.notes import score_notes
+    from softloc_cli.note_scores import score_notes
 
     model = load_model("piano", device="cpu")
     reference = read_annotations(EXAMPLES / "piano.csv", class_map=pitched_class_map(model.config.labels))

@@ -10,7 +10,7 @@ from softloc_cli.annotations import write_events
 from softloc_cli.checkpoint import read_config
 from softloc_cli.cli import app
 from softloc_cli.events import Event
-from softloc_cli.transcribe import load_model, transcribe_file
+from softloc_cli.inference import load_model, transcribe_file
 
 runner = CliRunner()
 

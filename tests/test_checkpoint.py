@@ -15,7 +15,7 @@ from softloc_cli.checkpoint import (
 )
 from softloc_cli.errors import ConfigError, ModelNotFoundError, SoftlocError
 from softloc_cli.model import ModelConfig, SoftlocNet
-from softloc_cli.transcribe import compute_activations, load_model
+from softloc_cli.inference import compute_activations, load_model
 
 from conftest import hits_audio
 

@@ -18,7 +18,7 @@ import softloc_cli.cli  # noqa: F401  (registers the commands)
 from softloc_cli import hub
 from softloc_cli.annotations import WRITERS, read_annotations
 from softloc_cli.cli import app
-from softloc_cli.transcribe import load_model, transcribe_file
+from softloc_cli.inference import load_model, transcribe_file
 
 EXTENSIONS = {"mid": "mid", "csv": "csv", "json": "json", "labels": "txt"}
 

@@ -8,7 +8,7 @@ import torch
 
 from softloc_cli.features import FeatureConfig, LogMelFlux
 from softloc_cli.model import ModelConfig, SoftlocNet
-from softloc_cli.transcribe import compute_activations, load_model, transcribe_audio
+from softloc_cli.inference import compute_activations, load_model, transcribe_audio
 
 from conftest import SAMPLE_RATE, hits_audio
 

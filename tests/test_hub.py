@@ -7,7 +7,7 @@ import pytest
 from softloc_cli import hub
 from softloc_cli.errors import ModelNotFoundError
 from softloc_cli.hub import HubSpec, parse_hub_spec, resolve_model
-from softloc_cli.transcribe import load_model
+from softloc_cli.inference import load_model
 
 from conftest import COMMIT
 

@@ -16,7 +16,7 @@ from softloc_cli.cli import app
 from softloc_cli.errors import ConfigError
 from softloc_cli.events import Event
 from softloc_cli.metrics import score_events
-from softloc_cli.notes import pool_notes, score_notes
+from softloc_cli.note_scores import pool_notes, score_notes
 
 from conftest import SAMPLE_RATE, hits_audio, write_wav
 

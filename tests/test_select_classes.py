@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from softloc_cli.checkpoint import read_config
-from softloc_cli.transcribe import load_model, transcribe_audio
+from softloc_cli.inference import load_model, transcribe_audio
 
 from conftest import hits_audio, load_script
 

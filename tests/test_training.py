@@ -82,7 +82,7 @@ def test_learns_precise_onsets_from_jittered_labels(tmp_path):
     20 ms. Exercises the whole path: train → model.safetensors + calibrated config.json →
     load_model → transcribe_file → metrics. (Seeds 0, 1, 2 gave F1@20ms 0.93, 0.94, 0.97.)"""
     from softloc_cli.metrics import pool_scores, score_events
-    from softloc_cli.transcribe import load_model, transcribe_file
+    from softloc_cli.inference import load_model, transcribe_file
 
     seed = 0
     write_dataset(tmp_path / "train", n_files=10, duration_s=15.0, seed=100 + seed, label_jitter_s=0.04)
@@ -115,7 +115,7 @@ def test_learns_precise_onsets_from_jittered_labels(tmp_path):
 
 def test_run_writes_a_loadable_model_with_loss_provenance_scores_and_calibration(quick_run, small_data):
     from softloc_cli.checkpoint import read_config
-    from softloc_cli.transcribe import load_model
+    from softloc_cli.inference import load_model
 
     result, output, _ = quick_run
     config = read_config(output)

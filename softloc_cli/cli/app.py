@@ -17,15 +17,12 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from .. import __version__
-from ..errors import SoftlocError
+from ..errors import SoftlocError, UsageError
 from ..units import parse_duration
 
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False, soft_wrap=True)
 
-
-class UsageError(SoftlocError):
-    """A bad flag combination or value found before any work started (exit 2)."""
 
 
 def _format_error(exc: BaseException) -> str:

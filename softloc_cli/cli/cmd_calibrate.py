@@ -37,7 +37,7 @@ def calibrate_cmd(
 ) -> None:
     """Re-tune a model's decode thresholds on your annotated takes; the weights stay as they are."""
     from ..calibration import calibrate_model, check_new_directory, save_calibrated
-    from ..transcribe import load_model
+    from ..inference import load_model
 
     window_s = duration(window, "--window") or 0.05
     check_new_directory(output)

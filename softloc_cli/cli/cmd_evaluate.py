@@ -144,7 +144,7 @@ def evaluate(
             raise typer.Exit(_nothing_paired(paths, as_json))
         evaluation = evaluate_pairs(pairing, notes=bool(notes), **options)
     else:
-        from ..transcribe import load_model
+        from ..inference import load_model
 
         pairing = find_annotated_audio(paths[0], recursive=recursive)
         stems = [p.stem for p in pairing.pairs]

@@ -79,7 +79,7 @@ def list_cmd(as_json: JsonOpt = False) -> None:
     from rich.table import Table
 
     from ..classmap import describe_classes
-    from ..hub_publish import list_models
+    from ..catalog import list_models
 
     entries = list_models()
     if as_json:
@@ -104,7 +104,7 @@ def info_cmd(
 ) -> None:
     """Classes with MIDI notes, features, architecture, decode thresholds, loss, provenance, scores."""
     from ..classmap import describe_classes
-    from ..hub_publish import model_info
+    from ..catalog import model_info
 
     info = model_info(model)
     document = info.to_dict()
@@ -161,7 +161,7 @@ def pull_cmd(
 ) -> None:
     """Download a Hub model into the Hugging Face cache and check that it loads (then works offline)."""
     from ..hub import HUB_PREFIX
-    from ..hub_publish import pull_model
+    from ..catalog import pull_model
 
     if not spec.startswith(HUB_PREFIX):
         raise UsageError(f"{spec!r}: `models pull` takes hf://owner/name[@revision]")
@@ -192,7 +192,7 @@ def push_cmd(
     Uses the token of `hf auth login` (or HF_TOKEN). Only config.json, model.safetensors and
     README.md are uploaded; a README.md you wrote yourself is kept.
     """
-    from ..hub_publish import validate_repo_id, push_model
+    from ..publish import push_model, validate_repo_id
     from ..errors import ConfigError
 
     if not directory.exists():

@@ -134,7 +134,7 @@ def transcribe(
                 stdout.print(f"{job.source} -> {path} ({state})", markup=False)
         return
 
-    from ..transcribe import load_model, transcribe_file
+    from ..inference import load_model, transcribe_file
 
     loaded = load_model(model, device=device.value if hasattr(device, "value") else device)
     decode = loaded.config.decode
