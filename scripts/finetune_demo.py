@@ -32,7 +32,7 @@ from softloc_cli.inference import load_model
 def score(model_spec: str, folder: Path, classes: list[str], decode=None) -> dict:
     model = load_model(model_spec, device="cpu")
     result = evaluate_model(model, find_annotated_audio(folder), classes=classes, decode=decode)
-    pooled = result.pooled.pooled
+    pooled = result.scores.pooled
     dev = pooled.overall.median_dev_s
     return {"f1": round(pooled.overall.f1, 4), "per_class": {k: round(v.f1, 4) for k, v in pooled.classes.items()},
             "median_dev_ms": round(1000 * dev, 2) if dev is not None else None}
@@ -88,7 +88,7 @@ def main() -> None:
         started = time.perf_counter()
         config = make_config(None, data=str(taps), output=str(tmp / "model"), init=args.init, steps=args.steps,
                              batch_size=8, lr=args.lr, warmup_steps=20, val_every=max(1, args.steps // 4),
-                             seed=args.seed, threads=1, **{"loss.name": "softloc", "loss.softness_s": args.jitter})
+                             seed=args.seed, threads=1, loss={"name": "softloc", "softness_s": args.jitter})
         train(config)  # fine-tuning validates on 10% of the tapped clips (their labels are jittered too)
         wall = time.perf_counter() - started
         after = score(str(tmp / "model"), held, classes)

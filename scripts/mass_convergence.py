@@ -20,19 +20,19 @@ from softloc_cli.synthetic import write_dataset
 from softloc_cli.training import make_config, train
 
 SETTINGS = {
-    "bce": {"loss.name": "bce"},
-    "softloc-mse": {"loss.name": "softloc", "loss.measure": "mse", "loss.sll_weight": 32.0},
-    "softloc-mse-w1": {"loss.name": "softloc", "loss.measure": "mse", "loss.sll_weight": 1.0},
-    "softloc-log": {"loss.name": "softloc", "loss.measure": "log", "loss.sll_weight": 1.0},
-    "softloc-log-narrow": {"loss.name": "softloc", "loss.measure": "log", "loss.sll_weight": 1.0,
-                           "loss.softness_end_s": 0.01},
-    "softloc-mse-narrow": {"loss.name": "softloc", "loss.measure": "mse", "loss.sll_weight": 32.0,
-                           "loss.softness_end_s": 0.01},
-    "softloc-log-to0": {"loss.name": "softloc", "loss.measure": "log", "loss.sll_weight": 1.0,
-                        "loss.softness_end_s": 0.002},
-    "softloc-log-alpha09": {"loss.name": "softloc", "loss.measure": "log", "loss.sll_weight": 1.0,
-                            "loss.alpha_schedule": "constant", "loss.alpha_start": 0.9},
-    "sll-mse": {"loss.name": "sll", "loss.measure": "mse", "loss.sll_weight": 32.0},
+    "bce": {"name": "bce"},
+    "softloc-mse": {"name": "softloc", "measure": "mse", "sll_weight": 32.0},
+    "softloc-mse-w1": {"name": "softloc", "measure": "mse", "sll_weight": 1.0},
+    "softloc-log": {"name": "softloc", "measure": "log", "sll_weight": 1.0},
+    "softloc-log-narrow": {"name": "softloc", "measure": "log", "sll_weight": 1.0,
+                           "softness_end_s": 0.01},
+    "softloc-mse-narrow": {"name": "softloc", "measure": "mse", "sll_weight": 32.0,
+                           "softness_end_s": 0.01},
+    "softloc-log-to0": {"name": "softloc", "measure": "log", "sll_weight": 1.0,
+                        "softness_end_s": 0.002},
+    "softloc-log-alpha09": {"name": "softloc", "measure": "log", "sll_weight": 1.0,
+                            "alpha_schedule": "constant", "alpha_start": 0.9},
+    "sll-mse": {"name": "sll", "measure": "mse", "sll_weight": 32.0},
 }
 
 
@@ -60,9 +60,9 @@ def main() -> None:
                     "data": str(tmp / "train"), "val": str(tmp / "val"), "output": str(tmp / f"{name}-{seed}"),
                     "classes": ["low", "mid", "high"], "steps": args.steps, "val_every": args.steps,
                     "batch_size": 8, "seed": seed, "threads": 1,
-                    "model.conv_channels": [4, 8, 8, 16], "model.rnn_hidden": 24,
-                    "loss.softness_s": args.softness, "loss.softness_ramp_steps": int(args.steps * 0.8),
-                    "loss.alpha_ramp_steps": int(args.steps * 0.8), **SETTINGS[name],
+                    "model": {"conv_channels": [4, 8, 8, 16], "rnn_hidden": 24},
+                    "loss": {"softness_s": args.softness, "softness_ramp_steps": int(args.steps * 0.8),
+                             "alpha_ramp_steps": int(args.steps * 0.8), **SETTINGS[name]},
                 }
                 config = make_config(None, **overrides)
                 result = train(config)

@@ -236,7 +236,8 @@ class Evaluator:
         return self._tracks[key]
 
     def evaluate(self, model_dir: Path, device: str) -> dict[str, Any]:
-        from softloc_cli.training import calibrate, peak_mass_share, predict, score_decoded
+        from softloc_cli.calibration import calibrate, peak_mass_share, score_decoded
+        from softloc_cli.inference import activations_from_logmel as predict
         from softloc_cli.inference import load_model
 
         model = load_model(model_dir, device=device)

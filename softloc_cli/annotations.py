@@ -42,7 +42,9 @@ Formats written (:data:`WRITERS`)
 ---------------------------------
 ``mid`` (GM drums on channel 10, or a pitched track), ``csv`` (``time_s,class,midi_note,velocity``,
 4 decimals), ``json`` (events plus metadata, 4 decimals), ``labels`` (Audacity label track,
-``.txt``, 6 decimals). Every write is atomic (:func:`softloc_cli.fileio.atomic_write`).
+``.txt``, 6 decimals). Every write is atomic (:func:`softloc_cli.fileio.atomic_write`). How events
+are laid out (drum or pitched track, note length, ...) is a :class:`WriteOptions`; ``metadata`` is
+a plain dict that only the JSON writer stores, so layout flags never end up as metadata.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ __all__ = [
     "MAX_TIME_S",
     "MidiWriter",
     "WRITERS",
+    "WriteOptions",
     "format_for_path",
     "get_writer",
     "read_annotation_file",
@@ -525,6 +528,46 @@ def _read_midi(path: Path, collector: _Collector) -> str:
 # writers
 
 
+@dataclass(frozen=True)
+class WriteOptions:
+    """How a writer lays events out; unlike ``metadata``, none of it is stored in the file.
+
+    Attributes
+    ----------
+    drums : bool
+        MIDI: one GM drum track on channel 10 (default), else one pitched track.
+    pitched : bool
+        CSV: ``time_s,pitch,velocity`` columns for a multi-pitch model's notes.
+    note_duration_s : float > 0 or None
+        MIDI note length; None gives 0.05 s for drums, 0.5 s for pitched notes.
+    program : int in 0..127
+        MIDI program of a pitched track (0 = piano).
+    class_map : ClassMap, dict, str or None
+        MIDI: notes of events that have none (default: the GM drum map).
+
+    Raises
+    ------
+    ValueError
+        ``note_duration_s`` not > 0, or ``program`` outside 0..127.
+
+    Examples
+    --------
+    >>> write_events(events, "notes.mid", options=WriteOptions(drums=False, program=0))
+    """
+
+    drums: bool = True
+    pitched: bool = False
+    note_duration_s: float | None = None
+    program: int = 0
+    class_map: ClassMapLike = None
+
+    def __post_init__(self) -> None:
+        if self.note_duration_s is not None and not self.note_duration_s > 0:
+            raise ValueError(f"note_duration_s={self.note_duration_s} must be > 0")
+        if not 0 <= int(self.program) <= 127:
+            raise ValueError(f"program={self.program} must be a MIDI program in 0..127")
+
+
 class EventWriter:
     """Base of the output writers: subclasses set ``name``/``extension`` and define ``write_to``.
 
@@ -543,7 +586,7 @@ class EventWriter:
     binary: ClassVar[bool] = False
 
     def write(self, events: list[Event], fh_or_path: IO | str | os.PathLike[str], *,
-              meta: Mapping[str, Any] | None = None) -> None:
+              options: WriteOptions | None = None, metadata: Mapping[str, Any] | None = None) -> None:
         """Write ``events`` to an open handle, or atomically to a path.
 
         Parameters
@@ -552,32 +595,38 @@ class EventWriter:
         fh_or_path : file object or path
             A text handle (opened with ``newline=""``) or binary handle as ``binary`` says, or
             a path, which is written through :func:`softloc_cli.fileio.atomic_write`.
-        meta : mapping, optional
-            Format options and metadata (see each writer).
+        options : WriteOptions, optional
+            Layout (drum or pitched track, note length, ...); default ``WriteOptions()``.
+        metadata : mapping, optional
+            What the file records about the events (model, source); only JSON stores it.
         """
+        options = options if options is not None else WriteOptions()
+        metadata = dict(metadata or {})
         if isinstance(fh_or_path, (str, os.PathLike)):
             with atomic_write(fh_or_path, "wb" if self.binary else "w", newline="") as fh:
-                self.write_to(sort_events(list(events)), fh, dict(meta or {}))
+                self.write_to(sort_events(list(events)), fh, options, metadata)
         else:
-            self.write_to(sort_events(list(events)), fh_or_path, dict(meta or {}))
+            self.write_to(sort_events(list(events)), fh_or_path, options, metadata)
 
-    def write_to(self, events: list[Event], fh: IO, meta: dict[str, Any]) -> None:
+    def write_to(self, events: list[Event], fh: IO, options: WriteOptions,
+                 metadata: dict[str, Any]) -> None:
         raise NotImplementedError
 
 
 class CsvWriter(EventWriter):
     """``time_s,class,midi_note,velocity``; times with 4 decimals (0.1 ms), ``.`` decimal point,
     UTF-8, ``\\n`` line ends; an empty ``midi_note`` cell when the event has none. With
-    ``meta["pitched"]`` (a multi-pitch model's notes) the columns are ``time_s,pitch,velocity``,
-    pitch as a MIDI number. Other ``meta`` is not written (comment lines would break other CSV
+    ``options.pitched`` (a multi-pitch model's notes) the columns are ``time_s,pitch,velocity``,
+    pitch as a MIDI number. ``metadata`` is not written (comment lines would break other CSV
     readers)."""
 
     name = "csv"
     extension = "csv"
 
-    def write_to(self, events: list[Event], fh: IO, meta: dict[str, Any]) -> None:
+    def write_to(self, events: list[Event], fh: IO, options: WriteOptions,
+                 metadata: dict[str, Any]) -> None:
         writer = csv.writer(fh, lineterminator="\n")
-        if meta.get("pitched"):
+        if options.pitched:
             writer.writerow(["time_s", "pitch", "velocity"])
             for e in events:
                 writer.writerow([f"{e.time_s:.4f}", MidiWriter.note_of(e, drums=False), int(e.velocity)])
@@ -601,16 +650,18 @@ def _json_default(value: Any) -> Any:
 
 
 class JsonWriter(EventWriter):
-    """``{"format_version": 1, <meta keys>..., "events": [{"time_s", "class", "midi_note",
-    "velocity"}]}`` with times rounded to 4 decimals; UTF-8, indented, keys in that order."""
+    """``{"format_version": 1, <metadata keys>..., "events": [{"time_s", "class", "midi_note",
+    "velocity"}]}`` with times rounded to 4 decimals; UTF-8, indented, keys in that order.
+    ``options`` are not recorded: only ``metadata`` is."""
 
     name = "json"
     extension = "json"
 
-    def write_to(self, events: list[Event], fh: IO, meta: dict[str, Any]) -> None:
-        if "events" in meta:
-            raise ValueError("meta must not contain an 'events' key")
-        head = json.dumps({"format_version": 1, **meta}, indent=2, ensure_ascii=False,
+    def write_to(self, events: list[Event], fh: IO, options: WriteOptions,
+                 metadata: dict[str, Any]) -> None:
+        if "events" in metadata:
+            raise ValueError("metadata must not contain an 'events' key")
+        head = json.dumps({"format_version": 1, **metadata}, indent=2, ensure_ascii=False,
                           default=_json_default)
         rows = [
             json.dumps({"time_s": round(e.time_s, 4), "class": e.label,
@@ -630,7 +681,8 @@ class LabelsWriter(EventWriter):
     name = "labels"
     extension = "txt"
 
-    def write_to(self, events: list[Event], fh: IO, meta: dict[str, Any]) -> None:
+    def write_to(self, events: list[Event], fh: IO, options: WriteOptions,
+                 metadata: dict[str, Any]) -> None:
         for e in events:
             label = " ".join(e.label.split())  # no tabs or newlines inside a label
             fh.write(f"{e.time_s:.6f}\t{e.time_s:.6f}\t{label}\n")
@@ -639,11 +691,13 @@ class LabelsWriter(EventWriter):
 class MidiWriter(EventWriter):
     """Standard MIDI file, 960 ticks per quarter at 120 bpm (1 tick ≈ 0.52 ms).
 
-    ``meta`` keys: ``drums`` (bool, default True): one drum track on channel 10 with each event's
-    ``midi_note``; otherwise one pitched track (``program``, default 0 = piano). Duration rule
-    (the models detect onsets only): a note lasts ``note_duration_s`` (default 0.05 s for drums,
-    0.5 s for pitched notes) or until the next event on the same note, whichever is shorter.
-    Events without a ``midi_note`` get their class's canonical note from ``class_map`` (default GM drum map) or, when pitched, the note of their pitch-name label.
+    ``options.drums`` (default True): one drum track on channel 10 with each event's
+    ``midi_note``; otherwise one pitched track (``options.program``, default 0 = piano). Duration
+    rule (the models detect onsets only): a note lasts ``options.note_duration_s`` (default 0.05 s
+    for drums, 0.5 s for pitched notes) or until the next event on the same note, whichever is
+    shorter. Events without a ``midi_note`` get their class's canonical note from
+    ``options.class_map`` (default GM drum map) or, when pitched, the note of their pitch-name
+    label. ``metadata`` is not written.
     Events on the same note less than 1 ms apart are written once (the louder one).
     """
 
@@ -653,19 +707,18 @@ class MidiWriter(EventWriter):
     resolution = 960  # ticks per quarter note; at 120 bpm one tick is 0.52 ms
     min_gap_s = 0.001  # same-note events closer than this are merged
 
-    def write_to(self, events: list[Event], fh: IO, meta: dict[str, Any]) -> None:
+    def write_to(self, events: list[Event], fh: IO, options: WriteOptions,
+                 metadata: dict[str, Any]) -> None:
         import pretty_midi
 
-        drums = bool(meta.get("drums", True))
-        duration = float(meta.get("note_duration_s", 0.05 if drums else 0.5))
-        if not duration > 0:
-            raise ValueError(f"note_duration_s={duration} must be > 0")
-        class_map = as_class_map(meta.get("class_map")) or DEFAULT_DRUM_MAP
+        drums = options.drums
+        duration = options.note_duration_s or (0.05 if drums else 0.5)
+        class_map = as_class_map(options.class_map) or DEFAULT_DRUM_MAP
         by_note: dict[int, list[Event]] = {}
         for e in events:
             by_note.setdefault(self.note_of(e, drums=drums, class_map=class_map), []).append(e)
         midi = pretty_midi.PrettyMIDI(resolution=self.resolution, initial_tempo=120.0)
-        instrument = pretty_midi.Instrument(program=0 if drums else int(meta.get("program", 0)),
+        instrument = pretty_midi.Instrument(program=0 if drums else int(options.program),
                                             is_drum=drums, name="drums" if drums else "notes")
         for pitch, group in sorted(by_note.items()):
             kept: list[Event] = []
@@ -753,7 +806,7 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
 
 
 def write_events(events: list[Event], path: str | os.PathLike[str], format: str | None = None,
-                 *, meta: Mapping[str, Any] | None = None) -> Path:
+                 *, options: WriteOptions | None = None, metadata: Mapping[str, Any] | None = None) -> Path:
     """Write events to ``path`` atomically in ``format`` (default: from the extension).
 
     Parameters
@@ -762,8 +815,11 @@ def write_events(events: list[Event], path: str | os.PathLike[str], format: str 
         Any order; written sorted by time. An empty list writes a valid empty file.
     path : str or os.PathLike
     format : {"mid", "csv", "json", "labels"}, optional
-    meta : mapping, optional
-        JSON metadata (model name, ...) and MIDI options (see :class:`MidiWriter`).
+    options : WriteOptions, optional
+        Layout: drum or pitched MIDI track, note length, pitched CSV columns.
+    metadata : mapping, optional
+        What the JSON file records about the events (model name, source, ...); other formats
+        do not store it.
 
     Returns
     -------
@@ -781,6 +837,6 @@ def write_events(events: list[Event], path: str | os.PathLike[str], format: str 
     PosixPath('out/take1.csv')
     """
     writer = get_writer(format if format is not None else format_for_path(path))
-    writer.write(events, path, meta=meta)
+    writer.write(events, path, options=options, metadata=metadata)
     return Path(path)
 

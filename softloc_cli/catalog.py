@@ -14,18 +14,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointConfig, read_config
+from .checkpoint import CheckpointConfig, load_weights, read_config
 from .configs import to_dict
 from .errors import ModelNotFoundError, SoftlocError
 from .hub import (
+    CONFIG_NAME,
+    DEFAULT_MODEL,
     HUB_PREFIX,
+    WEIGHTS_NAME,
     bundled_models,
     download_hub_model,
     parse_hub_spec,
     resolve_model,
 )
+from .inference import build_network
+from .model import count_parameters
+from .modelcard import find_score_table
 
-_PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")
+__all__ = ["ClassSummary", "ModelEntry", "ModelInfo", "list_models", "model_info", "pull_model", "verify_model"]
 
 
 @dataclass
@@ -60,8 +66,34 @@ class ModelEntry:
 
 
 @dataclass
+class ClassSummary:
+    """One output class of a model with its decode threshold and stored scores.
+
+    ``threshold`` is the one decoding uses (``tuned`` when it is stored for this class rather
+    than the model's default). Scores come from the validation table in ``config.json``
+    (``scores["validation"]["classes"]``, pooled over files) and are None when not stored;
+    ``val_events``/``train_events`` count the reference events of the class.
+    """
+
+    name: str
+    midi_note: int | None
+    threshold: float
+    tuned: bool
+    f1: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    val_events: int | None = None
+    train_events: int | None = None
+
+
+@dataclass
 class ModelInfo:
-    """Everything :func:`model_info` reports about one model."""
+    """Everything :func:`model_info` reports about one model.
+
+    :meth:`to_dict` carries the whole ``config.json`` (``model`` under ``architecture``, with the
+    parameter count; ``features`` with the frame rate) plus the resolved spec, directory and file
+    sizes; :meth:`class_summaries` and :attr:`validation` are the per-class view of it.
+    """
 
     spec: str
     directory: Path
@@ -69,11 +101,50 @@ class ModelInfo:
     n_parameters: int
     files: dict[str, int]  # file name → size in bytes
 
+    @property
+    def weights_bytes(self) -> int | None:
+        """Size of ``model.safetensors`` in bytes (None if it is missing)."""
+        return self.files.get(WEIGHTS_NAME)
+
+    @property
+    def validation(self) -> dict[str, Any]:
+        """The stored validation score table (``window_s``, ``n_files``, ``classes``, ``overall``),
+        or {} when the config has none."""
+        table, rest = find_score_table(self.config.scores)
+        if table is None:
+            return {}
+        window = table.get("window_s", rest.get("window_s"))
+        return {**table, "window_s": window} if window is not None else dict(table)
+
+    def class_summaries(self) -> list[ClassSummary]:
+        """One :class:`ClassSummary` per output class, in model output order."""
+        decode = self.config.decode
+        scores = self.validation.get("classes", {})
+        train_events = _events(self.config.training.get("train_data"))
+        val_events = _events(self.config.training.get("val_data"))
+        rows = []
+        for info in self.config.classes:
+            row = scores.get(info.name) if isinstance(scores.get(info.name), dict) else {}
+            n_ref = row.get("n_ref", val_events.get(info.name))
+            rows.append(ClassSummary(
+                name=info.name,
+                midi_note=info.midi_note,
+                threshold=decode.threshold_for(info.name),
+                tuned=info.name in decode.class_thresholds,
+                f1=_number(row.get("f1")),
+                precision=_number(row.get("precision")),
+                recall=_number(row.get("recall")),
+                val_events=n_ref if isinstance(n_ref, int) else None,
+                train_events=train_events.get(info.name),
+            ))
+        return rows
+
     def to_dict(self) -> dict[str, Any]:
         config = to_dict(self.config)
         return {
             "spec": self.spec,
             "directory": str(self.directory),
+            "format": self.config.format,
             "name": self.config.name,
             "description": self.config.description,
             "drums": self.config.drums,
@@ -88,6 +159,16 @@ class ModelInfo:
         }
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _events(summary: Any) -> dict[str, int]:
+    """``{class: count}`` from a stored data summary (``training["train_data"]["events"]``)."""
+    events = summary.get("events") if isinstance(summary, dict) else None
+    if not isinstance(events, dict):
+        return {}
+    return {str(k): v for k, v in events.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def _dir_size(directory: Path) -> int:
@@ -135,10 +216,10 @@ def list_models(*, cache_dir: str | Path | None = None) -> list[ModelEntry]:
     >>> [m.spec for m in list_models()]
     ['drums', 'onsets', 'hf://someone/my-kit']
     """
-    entries = [_entry(name, "bundled", resolve_model(name)) for name in bundled_models()]
-    from huggingface_hub import scan_cache_dir
+    from huggingface_hub import scan_cache_dir  # imported here, like hub.py, so importing is cheap
     from huggingface_hub.errors import CacheNotFound
 
+    entries = [_entry(name, "bundled", resolve_model(name)) for name in bundled_models()]
     try:
         info = scan_cache_dir(cache_dir)
     except CacheNotFound:
@@ -170,10 +251,12 @@ def verify_model(directory: Path) -> CheckpointConfig:
         No ``config.json`` or no ``model.safetensors`` (a pickled checkpoint is named and refused).
     ConfigError
         The config is invalid or the weights do not match it.
-    """
-    from .checkpoint import load_weights
-    from .inference import build_network
 
+    Examples
+    --------
+    >>> verify_model(Path("my-model/")).labels
+    ['kick', 'snare', 'hihat']
+    """
     directory = Path(directory)
     config = read_config(directory)
     net, _ = build_network(config)
@@ -209,7 +292,7 @@ def pull_model(spec: str) -> tuple[Path, CheckpointConfig]:
 
 
 def model_info(spec: str | Path | None = None) -> ModelInfo:
-    """Config summary and parameter count of a model (bundled name, directory or ``hf://`` spec).
+    """Config, parameter count and file sizes of a model (bundled name, directory or ``hf://`` spec).
 
     Raises
     ------
@@ -217,34 +300,17 @@ def model_info(spec: str | Path | None = None) -> ModelInfo:
 
     Examples
     --------
-    >>> model_info("drums").config.labels
-    ['kick', 'snare', 'hihat']
+    >>> [(c.name, c.threshold) for c in model_info("drums").class_summaries()]
+    [('kick', 0.2), ('snare', 0.15), ('hihat', 0.2)]
     """
-    from .inference import build_network
-    from .model import count_parameters
-
     directory = resolve_model(spec)
     config = read_config(directory)
     net, _ = build_network(config)
     files = {p.name: p.stat().st_size for p in sorted(directory.iterdir()) if p.is_file()}
     return ModelInfo(
-        spec=str(spec) if spec is not None else "drums",
+        spec=str(spec) if spec is not None else DEFAULT_MODEL,
         directory=directory,
         config=config,
         n_parameters=count_parameters(net),
         files=files,
     )
-
-
-def check_local_model(directory: Path) -> None:
-    if not directory.is_dir():
-        raise ModelNotFoundError(f"model directory {str(directory)!r} does not exist")
-    missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if not (directory / n).is_file()]
-    if missing:
-        pickled = sorted(p.name for p in directory.iterdir() if p.suffix in _PICKLE_SUFFIXES)
-        hint = f"; {', '.join(pickled)} is a pickle and is never uploaded" if pickled else ""
-        raise ModelNotFoundError(
-            f"{directory} is not a softloc model: it lacks {' and '.join(missing)}{hint} "
-            "(train one with `softloc train`, which writes both)"
-        )
-

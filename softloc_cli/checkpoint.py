@@ -4,6 +4,9 @@ The same directory works from disk, from inside the package and as a Hugging Fac
 Weights are safetensors only, so loading a downloaded model never runs code. ``config.json``
 holds everything that changes results: classes, features, architecture, decode settings, the
 loss and training provenance, and validation scores.
+
+This module does not import class-map parsing (:mod:`softloc_cli.classmap`): the pitch-name
+helpers both need live in :mod:`softloc_cli.pitches`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from .features import FeatureConfig
 from .fileio import atomic_write
 from .hub import CONFIG_NAME, WEIGHTS_NAME  # defined in hub.py, which must not import torch
 from .model import ModelConfig
+from .pitches import pitch_notes
 
 FORMAT = "softloc-cli/1"
+#: File suffixes of pickled checkpoints: named in errors, never loaded or uploaded.
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")
 
 
 @dataclass
@@ -55,9 +61,7 @@ class CheckpointConfig:
     @property
     def pitched(self) -> bool:
         """A multi-pitch model: not drums, one class per pitch name (``A0`` … ``C8``)."""
-        from .classmap import pitched_class_map
-
-        return not self.drums and pitched_class_map(self.labels) is not None
+        return not self.drums and pitch_notes(self.labels) is not None
 
     def validate(self) -> None:
         if self.format != FORMAT:
@@ -110,7 +114,7 @@ def load_weights(directory: Path, net) -> None:
     path = Path(directory) / WEIGHTS_NAME
     if not path.is_file():
         present = sorted(p.name for p in Path(directory).iterdir()) if Path(directory).is_dir() else []
-        pickled = [n for n in present if n.endswith((".pt", ".pth", ".bin", ".ckpt", ".pkl"))]
+        pickled = [n for n in present if n.endswith(PICKLE_SUFFIXES)]
         hint = f"; found {', '.join(pickled)}, which is not loaded because it could run code" if pickled else ""
         raise ModelNotFoundError(f"{directory}: no {WEIGHTS_NAME}{hint}")
     try:

@@ -11,7 +11,8 @@ Conventions
 - Drum maps (``drums=True``) speak General MIDI percussion notes (channel 10); pitched maps
   (``drums=False``) speak pitches, e.g. ``{"onset": range(21, 109)}`` for piano onsets.
 - Pitch names use scientific pitch notation with middle C = ``C4`` = MIDI 60 and sharps
-  (``C#4``); flats are accepted on input (``Db4``).
+  (``C#4``); flats are accepted on input (``Db4``). The helpers live in
+  :mod:`softloc_cli.pitches` (``pitch_label`` and ``label_to_pitch`` are re-exported here).
 
 The default drum map follows the GM percussion map and adds the Roland TD-11 note numbers that
 the Groove MIDI Dataset uses beside GM ones (22, 26 hi-hat edge; 52, 55 crash; 53 ride bell;
@@ -23,7 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
-from .errors import AnnotationError, ConfigError
+from .errors import ConfigError
+from .pitches import label_to_pitch, parse_pitch, pitch_label, pitch_notes
 
 __all__ = [
     "ClassMap",
@@ -284,7 +286,7 @@ def _parse_note(text: str) -> int | None:
     if re.fullmatch(r"[+-]?\d+", text):
         value = int(text)
         return value if 0 <= value <= 127 else None
-    return _pitch_or_none(text)
+    return parse_pitch(text)
 
 
 def note_to_class(note: int, class_map: Mapping[str, Iterable[int]] | None = None) -> str | None:
@@ -316,61 +318,6 @@ def class_to_note(name: str, class_map: Mapping[str, Iterable[int]] | None = Non
     return cm.note_of(name)
 
 
-_PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-_STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_PITCH_RE = re.compile(r"([A-Ga-g])([#♯b♭]{0,2})(-?\d+)")
-
-
-def pitch_label(midi: int) -> str:
-    """Scientific pitch name of a MIDI note: 60 → ``"C4"``, 61 → ``"C#4"``, 21 → ``"A0"``.
-
-    Raises
-    ------
-    AnnotationError
-        If ``midi`` is outside 0..127.
-
-    Examples
-    --------
-    >>> pitch_label(60), pitch_label(70)
-    ('C4', 'A#4')
-    """
-    if not 0 <= int(midi) <= 127:
-        raise AnnotationError(f"MIDI note {midi} must be in 0..127")
-    midi = int(midi)
-    return f"{_PITCH_CLASSES[midi % 12]}{midi // 12 - 1}"
-
-
-def _pitch_or_none(label: str) -> int | None:
-    match = _PITCH_RE.fullmatch(label.strip())
-    if not match:
-        return None
-    letter, accidentals, octave = match.groups()
-    value = _STEPS[letter.upper()] + (int(octave) + 1) * 12
-    value += sum(1 if a in "#♯" else -1 for a in accidentals)
-    return value if 0 <= value <= 127 else None
-
-
-def label_to_pitch(label: str) -> int:
-    """MIDI note of a pitch name (inverse of :func:`pitch_label`; flats and lower case accepted).
-
-    Raises
-    ------
-    AnnotationError
-        If ``label`` is not a pitch name in MIDI range.
-
-    Examples
-    --------
-    >>> label_to_pitch("C4"), label_to_pitch("Db4")
-    (60, 61)
-    """
-    value = _pitch_or_none(label)
-    if value is None:
-        raise AnnotationError(
-            f"{label!r} is not a pitch name in MIDI range (expected e.g. C4, F#2, Bb3; C-1..G9)"
-        )
-    return value
-
-
 def resolve_label(
     label: str, class_map: ClassMap | Mapping[str, Iterable[int]] | None = None
 ) -> tuple[str, int | None] | None:
@@ -397,7 +344,7 @@ def resolve_label(
         found = resolve_label(text, DEFAULT_DRUM_MAP)
         if found is not None:
             return found
-        pitch = _pitch_or_none(text)
+        pitch = parse_pitch(text)
         if pitch is not None:
             return pitch_label(pitch), pitch
         if re.fullmatch(r"\d+", text) and 0 <= int(text) <= 127:
@@ -413,7 +360,7 @@ def resolve_label(
         cls = class_map.class_of(int(text)) if int(text) <= 127 else None
         return (cls, int(text)) if cls is not None else None
     if not class_map.drums:
-        pitch = _pitch_or_none(text)
+        pitch = parse_pitch(text)
         if pitch is not None:
             cls = class_map.class_of(pitch)
             return (cls, pitch) if cls is not None else None
@@ -444,7 +391,7 @@ def expand_pitch_ranges(names: Iterable[str]) -> list[str]:
         if match is None:
             out.append(name)
             continue
-        low, high = (_pitch_or_none(end) for end in match.groups())
+        low, high = (parse_pitch(end) for end in match.groups())
         if low is None or high is None or low > high:
             raise ConfigError(f"class range {name!r}: expected LOW..HIGH pitch names, e.g. A0..C8")
         out.extend(pitch_label(note) for note in range(low, high + 1))
@@ -452,20 +399,25 @@ def expand_pitch_ranges(names: Iterable[str]) -> list[str]:
 
 
 def pitched_class_map(labels: Iterable[str]) -> ClassMap | None:
-    """A pitched class map with one class per pitch name (``C4`` → note 60), or None when a
-    label is not a pitch name (a one-class ``onset`` model, say)."""
-    notes = {}
-    for label in labels:
-        note = _pitch_or_none(label)
-        if note is None:
-            return None
-        notes[label] = (note,)
-    return ClassMap(notes, drums=False) if notes else None
+    """A pitched class map with one class per pitch name (``C4`` → note 60), or None when the
+    labels are not distinct pitch names (a one-class ``onset`` model, say); see
+    :func:`softloc_cli.pitches.pitch_notes`.
+
+    Examples
+    --------
+    >>> pitched_class_map(["C4", "D4"])["D4"], pitched_class_map(["onset"])
+    ((62,), None)
+    """
+    labels = list(labels)
+    notes = pitch_notes(labels)
+    if notes is None:
+        return None
+    return ClassMap({label: (note,) for label, note in zip(labels, notes, strict=True)}, drums=False)
 
 
 def describe_classes(labels: list[str], *, limit: int = 12) -> str:
     """Class names for a listing: all of them, or ``88 pitches A0–C8`` for a multi-pitch model."""
-    if len(labels) > limit and pitched_class_map(labels) is not None:
+    if len(labels) > limit and pitch_notes(labels) is not None:
         return f"{len(labels)} pitches {labels[0]}–{labels[-1]}"
     if len(labels) > limit:
         return ", ".join(labels[:limit]) + f" and {len(labels) - limit} more"

@@ -23,12 +23,29 @@ from typing import Callable
 import numpy as np
 
 from .annotations import read_annotations
+from .audio import load_audio
 from .errors import DatasetError
-from .events import Event
-from .fileio import ANNOTATION_EXTENSIONS, AUDIO_EXTENSIONS
+from .events import ONSET_CLASS, Event, merge_labels, select_labels
+from .fileio import AUDIO_EXTENSIONS, atomic_write, find_audio_files, index_annotations
 
-ONSET_CLASS = "onset"  # single-class models: every annotated event is an onset
-ONSET_COMBINE_S = 0.03  # onsets closer than 30 ms are one onset (a chord), the onset-dataset convention
+__all__ = [
+    "MANIFEST_NAME",
+    "ONSET_CLASS",  # re-exported: defined in softloc_cli.events
+    "CropSampler",
+    "DatasetSummary",
+    "FileEntry",
+    "FolderScan",
+    "TrackData",
+    "compute_logmel",
+    "find_entries",
+    "frame_targets",
+    "load_tracks",
+    "perturb_times",
+    "scan_folder",
+    "select_events",
+]
+
+MANIFEST_NAME = "manifest.csv"  # a dataset's file list (the render scripts write one per split)
 
 
 @dataclass
@@ -58,8 +75,47 @@ class DatasetSummary:
     ignored_labels: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class FolderScan:
+    """Audio files of a folder paired with their sidecar annotations (same relative path and
+    stem; of several annotations of one stem the first extension in alphabetical order)."""
+
+    entries: list[FileEntry]
+    orphans: list[Path] = field(default_factory=list)  # audio without an annotation
+    stray: list[Path] = field(default_factory=list)  # annotations without audio (not manifest.csv)
+    ignored: list[Path] = field(default_factory=list)  # same-stem annotations not used
+
+
+def scan_folder(folder: str | Path, *, recursive: bool = True) -> FolderScan:
+    """Pair the audio files of ``folder`` with their sidecar annotations, listing what is left.
+
+    Hidden files and folders are skipped (:func:`softloc_cli.fileio.find_audio_files`). Nothing
+    is raised for missing partners: :func:`find_entries` and
+    :func:`softloc_cli.evaluation.find_annotated_audio` decide what that means.
+
+    Examples
+    --------
+    >>> scan = scan_folder("my-data/")
+    >>> [e.audio.name for e in scan.entries], scan.orphans
+    (['take1.wav', 'take2.flac'], [PosixPath('my-data/take3.wav')])
+    """
+    folder = Path(folder)
+    index, ignored = index_annotations(folder, recursive=recursive)
+    entries, orphans, used = [], [], set()
+    for audio in find_audio_files(folder, recursive=recursive):
+        key = audio.relative_to(folder).with_suffix("").as_posix()
+        if key in index:
+            entries.append(FileEntry(audio=audio, annotation=index[key]))
+            used.add(key)
+        else:
+            orphans.append(audio)
+    stray = sorted(p for key, p in index.items() if key not in used and p.name.lower() != MANIFEST_NAME)
+    return FolderScan(entries, orphans, stray, ignored)
+
+
 def find_entries(path: str | Path) -> list[FileEntry]:
-    """Audio/annotation pairs of a dataset folder or manifest CSV.
+    """Audio/annotation pairs of a dataset folder (searched recursively, see :func:`scan_folder`)
+    or manifest CSV.
 
     Raises
     ------
@@ -71,24 +127,17 @@ def find_entries(path: str | Path) -> list[FileEntry]:
         raise DatasetError(f"dataset {str(path)!r} does not exist")
     if path.is_file():
         return _read_manifest(path)
-    audio = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-    if not audio:
+    scan = scan_folder(path)
+    if not scan.entries and not scan.orphans:
         raise DatasetError(f"{path}: no audio files found (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
-    entries, orphans = [], []
-    for file in audio:
-        sidecars = [file.with_suffix(ext) for ext in sorted(ANNOTATION_EXTENSIONS)]
-        found = [s for s in sidecars if s.is_file()]
-        if found:
-            entries.append(FileEntry(audio=file, annotation=found[0]))
-        else:
-            orphans.append(file)
+    orphans = scan.orphans
     if orphans:
         names = ", ".join(str(p) for p in orphans[:3]) + (f" and {len(orphans) - 3} more" if len(orphans) > 3 else "")
         raise DatasetError(
             f"{len(orphans)} audio file(s) have no annotation with the same name: {names} "
             f"(expected e.g. {orphans[0].with_suffix('.csv').name})"
         )
-    return entries
+    return scan.entries
 
 
 def _read_manifest(path: Path) -> list[FileEntry]:
@@ -118,22 +167,16 @@ def _read_manifest(path: Path) -> list[FileEntry]:
 
 
 def select_events(events: list[Event], classes: list[str]) -> tuple[list[Event], dict[str, int]]:
-    """Events of the training classes (for a one-class onset model: all labels merged into
-    ``onset`` and notes struck together combined into one),
-    and counts of the labels left out (distractors such as cymbals for a kick/snare/hi-hat model)."""
-    if classes == [ONSET_CLASS]:
-        from .metrics import merge_labels
+    """Events of the training classes, and counts of the labels left out (distractors such as
+    cymbals for a kick/snare/hi-hat model).
 
-        return merge_labels(events, ONSET_CLASS, combine_within_s=ONSET_COMBINE_S), {}
-    wanted = {c.lower(): c for c in classes}
-    kept, ignored = [], {}
-    for e in events:
-        name = wanted.get(e.label.lower())
-        if name is None:
-            ignored[e.label] = ignored.get(e.label, 0) + 1
-        else:
-            kept.append(Event(e.time_s, name, e.midi_note, e.velocity))
-    return kept, ignored
+    For a one-class ``onset`` model every label is merged into ``onset`` and hits closer than
+    30 ms are one onset (:func:`softloc_cli.events.merge_labels`); nothing is left out.
+    """
+    if classes == [ONSET_CLASS]:
+        return merge_labels(events), {}
+    kept, left_out = select_labels(events, classes)
+    return kept, dict(left_out)
 
 
 def perturb_times(times: np.ndarray, *, noise_s: float, shift_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -165,9 +208,6 @@ def _cache_key(audio: Path, feature_config) -> str:
 def compute_logmel(audio_path: Path, feature_module, *, cache_dir: Path | None) -> np.ndarray:
     """Log-mel of one file (float16), read from or written to ``cache_dir`` when given."""
     import torch
-
-    from .audio import load_audio
-    from .fileio import atomic_write
 
     cache_file = None
     if cache_dir is not None:

@@ -9,12 +9,18 @@ Conventions
   over are reported as unmatched, never an error.
 - When one folder has several annotation files of one stem (``song.csv`` and ``song.mid``),
   the first extension in alphabetical order is used, as :func:`softloc_cli.data.find_entries`
-  does for training; the others are reported in ``ignored``.
+  does for training; the others are reported in ``ignored``. Hidden files and folders are
+  skipped (:func:`softloc_cli.fileio.find_files`).
 - An annotated data folder holds audio files, each with a *sidecar* annotation of the same stem
   beside it; a CSV manifest (``audio,annotation``) works too.
 - Labels: with a class map, both sides are mapped through it and events outside it are dropped
   (and counted per file). ``classes`` restricts scoring to those classes (rows with zero counts
-  are still reported); ``merge_classes`` scores all events as one class ``onset``.
+  are still reported); ``merge_classes`` scores all events as one class ``onset``, hits closer
+  than 30 ms being one onset (:func:`softloc_cli.events.merge_labels`, the rule training uses).
+- When the two sides share no class name (``onset`` against ``C4``, ``D4``, ...), every score
+  would be 0: if every event carries a MIDI pitch and one side is labelled by pitch names, both
+  sides are compared by pitch (as for a multi-pitch model) and scored note by note too; if not,
+  :attr:`Evaluation.warnings` says so and names the fix.
 - One unreadable file does not stop an evaluation: it is recorded with its error, and the
   others are scored.
 """
@@ -28,12 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .classmap import DRUM_CLASSES, ClassMap, as_class_map, resolve_label
-from .errors import DatasetError, SoftlocError
-from .events import Event
-from .fileio import ANNOTATION_EXTENSIONS, AUDIO_EXTENSIONS, atomic_write
-from .metrics import PooledScores, Scores, merge_labels, pool_scores, score_events, scores_rows
+from .annotations import read_annotation_file
+from .classmap import ClassMap, as_class_map, pitched_class_map, resolve_label
+from .data import find_entries, scan_folder
+from .errors import ConfigError, DatasetError, SoftlocError
+from .events import ONSET_CLASS, Event, merge_labels, select_labels
+from .fileio import ANNOTATION_EXTENSIONS, AUDIO_EXTENSIONS, atomic_write, index_annotations
+from .inference import Transcription, transcribe_file
+from .metrics import PooledScores, Scores, order_classes, pool_scores, score_events, scores_rows
 from .note_scores import NoteScores, pool_notes, score_notes
+from .pitches import parse_pitch, pitch_label
 
 __all__ = [
     "DataItem",
@@ -41,6 +51,7 @@ __all__ = [
     "FileResult",
     "Pair",
     "Pairing",
+    "PlotData",
     "evaluate_model",
     "evaluate_pairs",
     "find_annotated_audio",
@@ -49,11 +60,9 @@ __all__ = [
     "write_scores_csv",
 ]
 
-MERGED_CLASS = "onset"
 CSV_FIELDS = ["class", "n_ref", "n_est", "tp", "fp", "fn", "precision", "recall", "f1",
               "mean_dev_s", "median_dev_s", "std_dev_s",
               "file_mean_precision", "file_mean_recall", "file_mean_f1", "n_files"]
-_EXT_RANK = {ext: i for i, ext in enumerate(sorted(ANNOTATION_EXTENSIONS))}
 
 
 @dataclass(frozen=True)
@@ -109,23 +118,48 @@ class FileResult:
         }
 
 
+@dataclass(frozen=True)
+class PlotData:
+    """What ``softloc evaluate --plot`` draws for one file of a model evaluation."""
+
+    stem: str
+    transcription: Transcription  # the model's activations and events
+    reference: list[Event]  # the annotation's events, as read (before class selection)
+
+
 @dataclass
 class Evaluation:
     """Everything an evaluation produced: per-file results, pooled scores, what was unmatched.
 
-    ``pooled`` is None when no file could be scored. ``plot`` holds, for model evaluations, the
-    ``(transcription, reference events)`` of the file asked for with ``plot_stem``. ``notes``
-    holds the pooled note-level scores (``mir_eval.transcription``, onsets only) when asked for.
+    Attributes
+    ----------
+    window_s : float
+        Matching tolerance used, seconds.
+    files : list of FileResult
+        One per pair, scored or failed.
+    scores : PooledScores or None
+        Scores pooled over the scored files (``scores.pooled`` the summed counts,
+        ``scores.mean_per_file`` the per-file means); None when no file could be scored.
+    unmatched_reference, unmatched_estimate : list of Path
+    model : str or None
+        Name of the model evaluated, if any.
+    plot : PlotData or None
+        For model evaluations, the file asked for with ``plot_stem``.
+    notes : NoteScores or None
+        Pooled note-level scores (``mir_eval.transcription``, onsets only) when asked for.
+    warnings : list of str
+        Things the user should know to read the scores (e.g. two sides sharing no class name).
     """
 
     window_s: float
     files: list[FileResult]
-    pooled: PooledScores | None
+    scores: PooledScores | None
     unmatched_reference: list[Path] = field(default_factory=list)
     unmatched_estimate: list[Path] = field(default_factory=list)
     model: str | None = None
-    plot: tuple[Any, list[Event]] | None = None
+    plot: PlotData | None = None
     notes: NoteScores | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def scored(self) -> list[FileResult]:
@@ -137,13 +171,14 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the pooled :meth:`PooledScores.to_dict` keys at top level, plus files."""
-        pooled = self.pooled.to_dict() if self.pooled is not None else {
+        pooled = self.scores.to_dict() if self.scores is not None else {
             "window_s": self.window_s, "classes": {}, "overall": None, "n_files": 0, "mean_per_file": {}}
         return {
             "model": self.model,
             **pooled,
             "scored": len(self.scored),
             "failed": len(self.failed),
+            "warnings": list(self.warnings),
             "unmatched": {
                 "reference": [str(p) for p in self.unmatched_reference],
                 "estimate": [str(p) for p in self.unmatched_estimate],
@@ -155,29 +190,6 @@ class Evaluation:
 
 # ---------------------------------------------------------------------------------------------
 # pairing
-
-
-def _files(folder: Path, extensions: Iterable[str], recursive: bool) -> list[Path]:
-    extensions = set(extensions)
-    pattern = "**/*" if recursive else "*"
-    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in extensions
-                  and not p.name.startswith("."))
-
-
-MANIFEST_NAME = "manifest.csv"
-
-
-def _index(folder: Path, recursive: bool) -> tuple[dict[str, Path], list[Path]]:
-    """Annotation files by stem (relative path without extension), preferred extension first."""
-    groups: dict[str, list[Path]] = {}
-    for path in _files(folder, ANNOTATION_EXTENSIONS, recursive):
-        groups.setdefault(path.relative_to(folder).with_suffix("").as_posix(), []).append(path)
-    chosen, ignored = {}, []
-    for key, paths in groups.items():
-        paths.sort(key=lambda p: _EXT_RANK.get(p.suffix.lower(), len(_EXT_RANK)))
-        chosen[key] = paths[0]
-        ignored += paths[1:]
-    return chosen, ignored
 
 
 def _match(ref: dict[str, Path], est: dict[str, Path]) -> tuple[list[Pair], list[Path], list[Path]]:
@@ -234,15 +246,15 @@ def pair_annotations(reference: str | Path, estimate: str | Path, *, recursive: 
     if reference.is_file() and estimate.is_file():
         return Pairing([Pair(reference.stem, reference, estimate)])
     if reference.is_file():
-        index, ignored = _index(estimate, recursive)
+        index, ignored = index_annotations(estimate, recursive=recursive)
         pairs, unmatched, _ = _match({reference.stem: reference}, index)
         return Pairing(pairs, unmatched, [], [p for p in ignored if p.stem == reference.stem])
     if estimate.is_file():
-        index, ignored = _index(reference, recursive)
+        index, ignored = index_annotations(reference, recursive=recursive)
         pairs, _, unmatched = _match(index, {estimate.stem: estimate})
         return Pairing(pairs, [], unmatched, [p for p in ignored if p.stem == estimate.stem])
-    ref_index, ref_ignored = _index(reference, recursive)
-    est_index, est_ignored = _index(estimate, recursive)
+    ref_index, ref_ignored = index_annotations(reference, recursive=recursive)
+    est_index, est_ignored = index_annotations(estimate, recursive=recursive)
     if not ref_index:
         raise DatasetError(
             f"{reference}: no annotation files found (looked for {', '.join(sorted(ANNOTATION_EXTENSIONS))})")
@@ -274,33 +286,19 @@ def find_annotated_audio(data: str | Path, *, recursive: bool = True) -> Pairing
     if not data.exists():
         raise DatasetError(f"data {str(data)!r} does not exist")
     if data.is_file() and data.suffix.lower() in AUDIO_EXTENSIONS:
-        sidecars = sorted((p for p in data.parent.glob(data.stem + ".*")
-                           if p.suffix.lower() in ANNOTATION_EXTENSIONS),
-                          key=lambda p: _EXT_RANK[p.suffix.lower()])
+        sidecars = [p for p in (data.with_suffix(ext) for ext in sorted(ANNOTATION_EXTENSIONS)) if p.is_file()]
         if not sidecars:
             return Pairing([], [], [data])
         return Pairing([Pair(data.stem, sidecars[0], data)], ignored=sidecars[1:])
-    if data.is_file():
-        from .data import find_entries  # a manifest: audio,annotation columns
-
-        entries = find_entries(data)
-        return Pairing([Pair(e.audio.stem, e.annotation, e.audio) for e in entries])
-    audio = _files(data, AUDIO_EXTENSIONS, recursive)
-    if not audio:
+    if data.is_file():  # a manifest: audio,annotation columns
+        return Pairing([Pair(e.audio.stem, e.annotation, e.audio) for e in find_entries(data)])
+    scan = scan_folder(data, recursive=recursive)
+    if not scan.entries and not scan.orphans:
         raise DatasetError(
             f"{data}: no audio files found (looked for {', '.join(sorted(AUDIO_EXTENSIONS))}); "
             "to score annotation files against each other use `softloc evaluate REF EST`")
-    index, ignored = _index(data, recursive)
-    pairs, orphans = [], []
-    for path in audio:
-        key = path.relative_to(data).with_suffix("").as_posix()
-        if key in index:
-            pairs.append(Pair(key, index.pop(key), path))
-        else:
-            orphans.append(path)
-    # A dataset's manifest.csv (the render scripts write one per split) is not an annotation.
-    leftover = sorted(p for p in index.values() if p.name.lower() != MANIFEST_NAME)
-    return Pairing(pairs, leftover, orphans, ignored)
+    pairs = [Pair(e.audio.relative_to(data).with_suffix("").as_posix(), e.annotation, e.audio) for e in scan.entries]
+    return Pairing(pairs, scan.stray, scan.orphans, scan.ignored)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,22 +334,49 @@ def map_events(events: Iterable[Event], class_map: ClassMap | str | dict | None)
 
 def _select(events: list[Event], classes: Sequence[str] | None, merge: bool,
             dropped: Counter) -> list[Event]:
+    """Events of ``classes`` (all when None; the others counted in ``dropped``), merged into
+    class-agnostic onsets with ``merge``."""
     if classes is not None:
-        wanted = {c.lower(): c for c in classes}
-        kept = []
-        for e in events:
-            name = wanted.get(e.label.lower())
-            if name is None:
-                dropped[e.label] += 1
-            else:
-                kept.append(Event(e.time_s, name, e.midi_note, e.velocity))
-        events = kept
-    return merge_labels(events, MERGED_CLASS) if merge else events
+        events, left_out = select_labels(events, classes)
+        dropped.update(left_out)
+    return merge_labels(events) if merge else events
 
 
-def _class_order(labels: Iterable[str]) -> list[str]:
-    rank = {name: i for i, name in enumerate(DRUM_CLASSES)}
-    return sorted(set(labels), key=lambda n: (rank.get(n, len(rank)), n))
+def _describe(labels: Iterable[str], *, ordered: bool = False, limit: int = 6) -> str:
+    """``{kick, snare, …}``: the first ``limit`` names, in report order unless ``ordered``."""
+    names = list(dict.fromkeys(labels)) if ordered else order_classes(labels)
+    return "{" + ", ".join(names[:limit]) + (", …" if len(names) > limit else "") + "}"
+
+
+def _by_pitch(events: list[Event]) -> list[Event]:
+    return [Event(e.time_s, pitch_label(e.midi_note), e.midi_note, e.velocity) for e in events]
+
+
+def _compare_labels(
+    loaded: list[tuple[FileResult, list[Event], list[Event]]], *, allow_pitch: bool,
+) -> tuple[list[tuple[FileResult, list[Event], list[Event]]], bool, str | None]:
+    """Check that reference and estimate share a class name (over all files).
+
+    Returns the (possibly relabelled) files, whether they are now compared by pitch, and a
+    warning. Sides that share no name are relabelled by pitch name (``C4``) when ``allow_pitch``,
+    every event carries a MIDI pitch and one side is labelled by pitch names; otherwise the
+    warning says why every score is 0 and what to do.
+    """
+    ref_labels = {e.label for _, ref, _ in loaded for e in ref}
+    est_labels = {e.label for _, _, est in loaded for e in est}
+    if not ref_labels or not est_labels or ref_labels & est_labels:
+        return loaded, False, None
+    what = f"reference classes {_describe(ref_labels)} and estimate classes {_describe(est_labels)} share no name"
+    pitched = all(e.midi_note is not None for _, ref, est in loaded for e in (*ref, *est))
+    pitch_named = any(all(parse_pitch(name) is not None for name in side) for side in (ref_labels, est_labels))
+    if allow_pitch and pitched and pitch_named:
+        relabelled = [(result, _by_pitch(ref), _by_pitch(est)) for result, ref, est in loaded]
+        return relabelled, True, (f"{what}; both sides carry MIDI pitches, so events are compared by pitch "
+                                  "(C4 = 60) and note by note; use --merge-classes to ignore pitch")
+    hint = "use --merge-classes to score onsets whatever their class, or --class-map to give both sides the same names"
+    if pitched:
+        hint += ", or --notes to score them note by note (both sides carry MIDI pitches)"
+    return loaded, False, f"{what}, so every class scores 0; {hint}"
 
 
 def _score_all(
@@ -375,11 +400,11 @@ def _score_all(
             kept.append((result, ref, est))
         loaded = kept
     if merge_classes:
-        names = [MERGED_CLASS]
+        names = [ONSET_CLASS]
     elif classes is not None:
         names = list(classes)
     else:
-        names = _class_order(e.label for _, ref, est in loaded for e in (*ref, *est))
+        names = order_classes(e.label for _, ref, est in loaded for e in (*ref, *est))
     for result, ref, est in loaded:
         result.scores = score_events(ref, est, window_s=window_s, classes=names)
     scored = [r.scores for r, _, _ in loaded]
@@ -388,8 +413,6 @@ def _score_all(
 
 
 def _read(path: Path, class_map: ClassMap | None, default_label: str) -> tuple[list[Event], dict[str, int]]:
-    from .annotations import read_annotation_file
-
     found = read_annotation_file(path, class_map=class_map, default_label=default_label)
     return found.events, dict(found.unknown)
 
@@ -411,7 +434,7 @@ def _read_pairs(
         result = FileResult(pair.stem, pair.reference, pair.estimate)
         results.append(result)
         try:
-            ref, ref_unknown = _read(pair.reference, class_map, MERGED_CLASS)
+            ref, ref_unknown = _read(pair.reference, class_map, ONSET_CLASS)
             estimate = read_estimate(pair)
         except SoftlocError as exc:
             result.error = str(exc)
@@ -426,7 +449,7 @@ def evaluate_pairs(
     class_map: ClassMap | str | None = None,
     classes: Sequence[str] | None = None,
     merge_classes: bool = False,
-    notes: bool = False,
+    notes: bool | None = None,
     on_file: Callable[[Pair], None] | None = None,
 ) -> Evaluation:
     """Score each pair's estimate annotation against its reference annotation.
@@ -442,37 +465,44 @@ def evaluate_pairs(
     classes : sequence of str, optional
         Score only these classes, in this order.
     merge_classes : bool
-        Class-agnostic onset scoring.
-    notes : bool
+        Class-agnostic onset scoring: every event is an ``onset`` and hits closer than 30 ms
+        are one onset (:func:`softloc_cli.events.merge_labels`).
+    notes : bool, optional
         Also score note by note with ``mir_eval.transcription`` (pitch-aware onsets, offsets
-        ignored); every event needs a MIDI pitch.
+        ignored); every event needs a MIDI pitch. Default: only when the two sides share no
+        class name and are compared by pitch (see the module docstring).
     on_file : callable, optional
         Called with each pair before it is read.
 
     Returns
     -------
     evaluation : Evaluation
-        Files that cannot be read carry their error; ``pooled`` is None if none could be scored.
+        Files that cannot be read carry their error; ``scores`` is None if none could be scored;
+        ``warnings`` says when the two sides share no class name.
 
     Examples
     --------
     >>> ev = evaluate_pairs(pair_annotations("refs/", "est/"), class_map="kick=35,36 snare=38")
-    >>> ev.pooled.pooled.overall.f1
+    >>> ev.scores.pooled.overall.f1
     0.93
     """
     cm = as_class_map(class_map)
-    results, loaded = [], []
-    pairs = _read_pairs(pairing, cm, results, on_file, lambda p: _read(p.estimate, cm, MERGED_CLASS))
+    results, loaded, warnings = [], [], []
+    pairs = _read_pairs(pairing, cm, results, on_file, lambda p: _read(p.estimate, cm, ONSET_CLASS))
     for _, result, ref, ref_unknown, (est, est_unknown) in pairs:
         dropped = Counter(ref_unknown) + Counter(est_unknown)
         ref = _select(ref, classes, merge_classes, dropped)
         est = _select(est, classes, merge_classes, dropped)
         result.dropped = dict(dropped.most_common())
         loaded.append((result, ref, est))
-    pooled, note_scores = _score_all(loaded, window_s=window_s, classes=classes, merge_classes=merge_classes,
-                                     notes=notes)
-    return Evaluation(window_s, results, pooled, pairing.unmatched_reference, pairing.unmatched_estimate,
-                      notes=note_scores)
+    by_pitch = False
+    if not merge_classes and classes is None:
+        loaded, by_pitch, warning = _compare_labels(loaded, allow_pitch=cm is None)
+        warnings += [warning] if warning else []
+    scores, note_scores = _score_all(loaded, window_s=window_s, classes=classes, merge_classes=merge_classes,
+                                     notes=by_pitch if notes is None else notes)
+    return Evaluation(window_s, results, scores, pairing.unmatched_reference, pairing.unmatched_estimate,
+                      notes=note_scores, warnings=warnings)
 
 
 def evaluate_model(
@@ -509,13 +539,15 @@ def evaluate_model(
         have are left out and counted in ``dropped``). A one-class ``onset`` model is scored
         class-agnostically.
     plot_stem : str, optional
-        Keep this file's transcription (with activations) and reference in ``Evaluation.plot``.
+        Keep this file's transcription (with activations) and reference in ``Evaluation.plot``
+        (a :class:`PlotData`).
     on_file, on_progress : callable, optional
         Called with each pair before it is processed, and with seconds of audio done.
 
     Returns
     -------
     evaluation : Evaluation
+        ``warnings`` says when no reference event has a class of the model.
 
     Raises
     ------
@@ -525,14 +557,9 @@ def evaluate_model(
     Examples
     --------
     >>> ev = evaluate_model(load_model("drums"), find_annotated_audio("my-data/"))
-    >>> ev.pooled.pooled.classes["kick"].f1
+    >>> ev.scores.pooled.classes["kick"].f1
     0.97
     """
-    from .errors import ConfigError
-    from .inference import transcribe_file
-
-    from .classmap import pitched_class_map
-
     cm = as_class_map(class_map)
     if cm is None and model.config.pitched:
         cm = pitched_class_map(model.config.labels)
@@ -547,15 +574,16 @@ def evaluate_model(
         if unknown:
             raise ConfigError(f"class(es) {', '.join(unknown)} not predicted by the model; "
                               f"its classes are {', '.join(model_classes)}")
-    if model_classes == [MERGED_CLASS]:
+    if model_classes == [ONSET_CLASS]:
         merge_classes = True
     selection = list(classes) if classes is not None else model_classes
-    results, loaded, plot = [], [], None
+    results, loaded, plot, ref_labels = [], [], None, Counter()
     pairs = _read_pairs(pairing, cm, results, on_file,
                         lambda p: transcribe_file(model, p.estimate, decode=decode, on_progress=on_progress))
     for pair, result, ref, ref_unknown, transcription in pairs:
         if plot_stem is not None and pair.stem == plot_stem:
-            plot = (transcription, ref)
+            plot = PlotData(pair.stem, transcription, ref)
+        ref_labels.update(e.label for e in ref)
         est, est_dropped = map_events(transcription.events, cm)
         dropped = Counter(ref_unknown) + est_dropped
         keep = None if merge_classes and classes is None else selection
@@ -563,10 +591,16 @@ def evaluate_model(
         est = _select(est, keep, merge_classes, dropped)
         result.dropped = dict(dropped.most_common())
         loaded.append((result, ref, est))
-    pooled, note_scores = _score_all(loaded, window_s=window_s, classes=None if merge_classes else selection,
+    warnings = []
+    if not merge_classes and ref_labels and not {n.lower() for n in ref_labels} & {n.lower() for n in selection}:
+        warnings.append(
+            f"no reference event has a class of model {model.config.name} {_describe(selection, ordered=True)} "
+            f"(reference classes {_describe(ref_labels)}), so every class scores 0; use --merge-classes to "
+            "score onsets whatever their class, or --class-map to map the reference labels")
+    scores, note_scores = _score_all(loaded, window_s=window_s, classes=None if merge_classes else selection,
                                      merge_classes=merge_classes, notes=notes)
-    return Evaluation(window_s, results, pooled, pairing.unmatched_reference, pairing.unmatched_estimate,
-                      model=model.config.name, plot=plot, notes=note_scores)
+    return Evaluation(window_s, results, scores, pairing.unmatched_reference, pairing.unmatched_estimate,
+                      model=model.config.name, plot=plot, notes=note_scores, warnings=warnings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -589,7 +623,7 @@ def write_scores_csv(pooled: PooledScores, path: str | Path) -> Path:
 
     Examples
     --------
-    >>> write_scores_csv(evaluation.pooled, "scores.csv")
+    >>> write_scores_csv(evaluation.scores, "scores.csv")
     PosixPath('scores.csv')
     """
     path = Path(path)

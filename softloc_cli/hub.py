@@ -18,11 +18,12 @@ from .errors import ModelNotFoundError
 # this module, which must stay torch-free.
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"  # the model card (softloc_cli.modelcard)
 
 BUNDLED_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = "drums"
 HUB_PREFIX = "hf://"
-HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, "README.md"]
+HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME]  # what is downloaded and uploaded; never pickles
 
 
 @dataclass(frozen=True)

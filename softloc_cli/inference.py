@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -18,7 +18,9 @@ from .checkpoint import CheckpointConfig, load_weights, read_config
 from .decode import DecodeConfig, decode_activations
 from .errors import ConfigError
 from .events import Event
+from .features import LogMelFlux, add_flux
 from .hub import resolve_model
+from .model import SoftlocNet
 
 CHUNK_S = 30.0  # seconds of output per chunk
 CONTEXT_S = 2.0  # seconds of audio either side of a chunk, discarded after the network
@@ -66,9 +68,6 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def build_network(config: CheckpointConfig):
-    from .features import LogMelFlux
-    from .model import SoftlocNet
-
     return SoftlocNet(config.model), LogMelFlux(config.features)
 
 
@@ -95,6 +94,25 @@ def load_model(spec: str | Path | None = None, *, device: str = "auto") -> Loade
     return LoadedModel(name=config.name, directory=directory, config=config, net=net, features=features, device=device)
 
 
+def _chunked(n_frames: int, n_classes: int, forward: Callable[[int, int], Any], *, chunk_frames: int,
+             context_frames: int, on_chunk: Callable[[int], None] | None = None) -> np.ndarray:
+    """The one chunk-with-context loop: ``forward(first, last)`` returns logits ``(1, last - first,
+    n_classes)`` for frames ``first:last``; only each chunk's core frames are kept."""
+    import torch
+
+    out = np.zeros((n_frames, n_classes), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, n_frames, chunk_frames):
+            stop = min(start + chunk_frames, n_frames)
+            first, last = max(0, start - context_frames), min(n_frames, stop + context_frames)
+            probs = torch.sigmoid(forward(first, last).float())[0].cpu().numpy()
+            core = probs[start - first : start - first + (stop - start)]
+            out[start : start + len(core)] = core
+            if on_chunk is not None:
+                on_chunk(stop)
+    return out
+
+
 def compute_activations(
     model: LoadedModel,
     audio: np.ndarray,
@@ -109,25 +127,32 @@ def compute_activations(
     """
     import torch
 
-    hop = model.config.features.hop_length
-    rate = model.frame_rate_hz
-    n_frames = len(audio) // hop + 1
-    chunk, context = max(1, int(chunk_s * rate)), int(context_s * rate)
-    out = np.zeros((n_frames, model.config.model.n_classes), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, n_frames, chunk):
-            stop = min(start + chunk, n_frames)
-            first = max(0, start - context)
-            last = min(n_frames, stop + context)
-            segment = torch.from_numpy(np.ascontiguousarray(audio[first * hop : last * hop])).to(model.device)
-            if segment.numel() == 0:
-                segment = torch.zeros(1, device=model.device)
-            probs = torch.sigmoid(model.net(model.features(segment[None]))).float()[0].cpu().numpy()
-            core = probs[start - first : start - first + (stop - start)]
-            out[start : start + len(core)] = core
-            if on_progress is not None:
-                on_progress(min(stop * hop, len(audio)) / model.config.features.sample_rate)
-    return out
+    hop, rate = model.config.features.hop_length, model.frame_rate_hz
+    sample_rate = model.config.features.sample_rate
+
+    def forward(first: int, last: int):
+        segment = torch.from_numpy(np.ascontiguousarray(audio[first * hop : last * hop])).to(model.device)
+        if segment.numel() == 0:
+            segment = torch.zeros(1, device=model.device)
+        return model.net(model.features(segment[None]))
+
+    report = None if on_progress is None else (lambda stop: on_progress(min(stop * hop, len(audio)) / sample_rate))
+    return _chunked(len(audio) // hop + 1, model.config.model.n_classes, forward, chunk_frames=max(1, int(chunk_s * rate)),
+                    context_frames=int(context_s * rate), on_chunk=report)
+
+
+def activations_from_logmel(net, logmel: np.ndarray, device: str, *, frame_rate_hz: float,
+                            chunk_s: float = CHUNK_S, context_s: float = CONTEXT_S) -> np.ndarray:
+    """Probabilities ``(n_frames, n_classes)`` from cached log-mel ``(n_frames, n_mels)`` (training
+    and calibration keep features, not audio), with the same chunks and context as audio input."""
+    import torch
+
+    def forward(first: int, last: int):
+        x = torch.from_numpy(np.asarray(logmel[first:last], dtype=np.float32))[None].to(device)
+        return net(add_flux(x))
+
+    return _chunked(len(logmel), net.config.n_classes, forward, chunk_frames=max(1, int(chunk_s * frame_rate_hz)),
+                    context_frames=int(context_s * frame_rate_hz))
 
 
 def transcribe_audio(

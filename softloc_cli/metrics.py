@@ -15,6 +15,8 @@ Conventions
   both are. A class with no events on either side is *absent* from that file: it is left out of
   the per-file means of :func:`pool_scores` (pooled counts are unaffected).
 - ``overall`` pools the classes (sums of counts, a micro average).
+- Class-agnostic scores (:func:`score_onsets`) merge every label into ``onset`` with
+  :func:`softloc_cli.events.merge_labels`: hits closer than 30 ms are one onset.
 - Timing: for matched pairs, the deviation ``est - ref`` in seconds (positive = estimate late);
   mean, median and population standard deviation, or None without matches.
 """
@@ -29,14 +31,16 @@ import numpy as np
 
 from .classmap import DRUM_CLASSES
 from .errors import AnnotationError
-from .events import Event
+from .events import ONSET_CLASS, ONSET_COMBINE_S, Event, merge_labels
+from .pitches import parse_pitch
 
 __all__ = [
     "ClassScores",
     "EPS_S",
     "PooledScores",
     "Scores",
-    "merge_labels",
+    "merge_labels",  # re-exported from softloc_cli.events, where it lives
+    "order_classes",
     "pool_scores",
     "score_events",
     "score_onsets",
@@ -184,10 +188,24 @@ class PooledScores:
                 "mean_per_file": self.mean_per_file}
 
 
-def _class_order(labels: Iterable[str]) -> list[str]:
-    """Drum classes in model order first, then the rest alphabetically."""
+def order_classes(labels: Iterable[str]) -> list[str]:
+    """The distinct labels in report order: drum classes in model order first, then pitch names
+    from low to high, then the rest alphabetically.
+
+    Examples
+    --------
+    >>> order_classes(["tom", "snare", "kick", "snare"]), order_classes(["D4", "A#3", "C4"])
+    (['kick', 'snare', 'tom'], ['A#3', 'C4', 'D4'])
+    """
     rank = {name: i for i, name in enumerate(DRUM_CLASSES)}
-    return sorted(set(labels), key=lambda n: (rank.get(n, len(rank)), n))
+
+    def key(name: str) -> tuple[int, int, str]:
+        if name in rank:
+            return 0, rank[name], name
+        pitch = parse_pitch(name)
+        return (1, pitch, name) if pitch is not None else (2, 0, name)
+
+    return sorted(set(labels), key=key)
 
 
 def _times(events: Iterable[Event], label: str, side: str) -> np.ndarray:
@@ -246,7 +264,7 @@ def score_events(reference: Sequence[Event], estimate: Sequence[Event], *,
         raise ValueError(f"window_s={window_s} must be > 0 seconds")
     reference, estimate = list(reference), list(estimate)
     if classes is None:
-        names = _class_order(e.label for e in [*reference, *estimate])
+        names = order_classes(e.label for e in [*reference, *estimate])
     else:
         names = list(dict.fromkeys(classes))
     return Scores(
@@ -257,52 +275,22 @@ def score_events(reference: Sequence[Event], estimate: Sequence[Event], *,
     )
 
 
-def merge_labels(events: Iterable[Event], label: str = "onset", *,
-                 combine_within_s: float = 0.0) -> list[Event]:
-    """Give every event the same label, for class-agnostic scoring.
-
-    Parameters
-    ----------
-    events : iterable of Event
-    label : str
-        The one label (default ``"onset"``).
-    combine_within_s : float >= 0
-        If > 0, an event closer than this to the previous kept event is dropped, so hits of
-        several classes at one instant (kick + hi-hat) count as one onset. Default 0: keep all,
-        as mir_eval does.
-
-    Returns
-    -------
-    events : list of Event
-        Sorted by time.
-
-    Examples
-    --------
-    >>> merge_labels([Event(1.0, "kick"), Event(1.001, "hihat")], combine_within_s=0.03)
-    [Event(time_s=1.0, label='onset', midi_note=None, velocity=100)]
-    """
-    merged: list[Event] = []
-    for e in sorted(events, key=lambda e: e.time_s):
-        if combine_within_s > 0 and merged and e.time_s - merged[-1].time_s < combine_within_s:
-            continue
-        merged.append(Event(e.time_s, label, None, e.velocity))
-    return merged
-
-
 def score_onsets(reference: Sequence[Event], estimate: Sequence[Event], *,
-                 window_s: float = 0.05, combine_within_s: float = 0.0) -> Scores:
-    """Class-agnostic scores: all labels merged into one class ``"onset"``.
+                 window_s: float = 0.05, combine_within_s: float = ONSET_COMBINE_S) -> Scores:
+    """Class-agnostic scores: all labels merged into one class ``"onset"`` by
+    :func:`softloc_cli.events.merge_labels`, hits closer than ``combine_within_s`` (default
+    0.03 s) being one onset; ``combine_within_s=0`` keeps every hit, as plain mir_eval does.
 
-    See :func:`score_events` and :func:`merge_labels`.
+    See :func:`score_events`.
 
     Examples
     --------
-    >>> score_onsets([Event(1.0, "onset")], [Event(1.01, "kick")]).overall.f1
+    >>> score_onsets([Event(1.0, "onset")], [Event(1.01, "kick"), Event(1.012, "hihat")]).overall.f1
     1.0
     """
     return score_events(merge_labels(reference, combine_within_s=combine_within_s),
                         merge_labels(estimate, combine_within_s=combine_within_s),
-                        window_s=window_s, classes=["onset"])
+                        window_s=window_s, classes=[ONSET_CLASS])
 
 
 def pool_scores(per_file: Sequence[Scores]) -> PooledScores:

@@ -16,12 +16,12 @@ import numpy as np
 
 from .errors import PlotError
 from .events import Event
+from .fileio import atomic_write
 
 __all__ = ["PLOT_FORMATS", "check_plot_path", "plot_activations", "plot_transcription",
            "require_matplotlib"]
 
 PLOT_FORMATS = ("png", "svg", "pdf")
-
 
 
 def require_matplotlib() -> None:
@@ -92,8 +92,6 @@ def plot_activations(
     path = check_plot_path(path)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from .fileio import atomic_write
 
     activations = np.asarray(activations, dtype=float)
     if activations.ndim != 2 or activations.shape[1] != len(labels):

@@ -1,7 +1,10 @@
 """Publishing a model directory as a Hugging Face Hub repo (``softloc models push``).
 
 Tokens and transport belong to ``huggingface_hub`` (``hf auth login``); nothing here keeps a
-token of its own. Only ``config.json``, ``model.safetensors`` and the model card are uploaded.
+token of its own. Only the files of :data:`softloc_cli.hub.HUB_FILES` are uploaded:
+``config.json``, ``model.safetensors`` and the ``README.md`` model card, which is generated from
+``config.json`` by :mod:`softloc_cli.modelcard` unless a hand-written one is there. Finding and
+downloading models lives in :mod:`softloc_cli.catalog`.
 """
 
 from __future__ import annotations
@@ -10,15 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .catalog import check_local_model, verify_model
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME
-from .errors import ConfigError, HubError
-from .hub import (
-    HUB_PREFIX,
-)
+from .catalog import verify_model
+from .checkpoint import PICKLE_SUFFIXES
+from .errors import ConfigError, HubError, ModelNotFoundError
+from .fileio import atomic_write
+from .hub import CARD_NAME, CONFIG_NAME, HUB_FILES, HUB_PREFIX, WEIGHTS_NAME
+from .inference import build_network
+from .model import count_parameters
+from .modelcard import is_generated_card, render_card
 
-CARD_NAME = "README.md"
-UPLOAD_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME]
+__all__ = ["PushResult", "push_model", "validate_repo_id"]
 
 
 @dataclass
@@ -45,13 +49,39 @@ class PushResult:
         }
 
 
-
 def validate_repo_id(repo_id: str) -> str:
+    """``owner/name`` of a repo to push to (an ``hf://`` prefix is dropped).
+
+    Raises
+    ------
+    ConfigError
+        If it is not ``owner/name`` (a ``@revision`` belongs in ``revision=``).
+
+    Examples
+    --------
+    >>> validate_repo_id("hf://me/my-kit")
+    'me/my-kit'
+    """
     repo_id = repo_id[len(HUB_PREFIX) :] if repo_id.startswith(HUB_PREFIX) else repo_id
     parts = repo_id.split("/")
     if len(parts) != 2 or not all(parts) or "@" in repo_id:
         raise ConfigError(f"repo id {repo_id!r} must be owner/name (use --revision for a branch)")
     return repo_id
+
+
+def check_local_model(directory: Path) -> None:
+    """Raise ModelNotFoundError unless ``directory`` holds ``config.json`` and ``model.safetensors``
+    (naming any pickle there, which is never uploaded)."""
+    if not directory.is_dir():
+        raise ModelNotFoundError(f"model directory {str(directory)!r} does not exist")
+    missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if not (directory / n).is_file()]
+    if missing:
+        pickled = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        hint = f"; {', '.join(pickled)} is a pickle and is never uploaded" if pickled else ""
+        raise ModelNotFoundError(
+            f"{directory} is not a softloc model: it lacks {' and '.join(missing)}{hint} "
+            "(train one with `softloc train`, which writes both)"
+        )
 
 
 def push_model(
@@ -99,11 +129,6 @@ def push_model(
     >>> push_model("my-model/", "me/my-kit", dry_run=True).files
     {'config.json': 2110, 'model.safetensors': 407512, 'README.md': 1843}
     """
-    from .fileio import atomic_write
-    from .inference import build_network
-    from .model import count_parameters
-    from .modelcard import is_generated_card, render_card
-
     directory = Path(directory)
     repo_id = validate_repo_id(repo_id)
     check_local_model(directory)
@@ -116,7 +141,7 @@ def push_model(
         with atomic_write(card_path, "w") as fh:
             fh.write(render_card(config, repo_id=repo_id, n_parameters=count_parameters(net)))
         card_state = "written"
-    files = {name: (directory / name).stat().st_size for name in UPLOAD_FILES if (directory / name).is_file()}
+    files = {name: (directory / name).stat().st_size for name in HUB_FILES if (directory / name).is_file()}
     result = PushResult(repo_id=repo_id, revision=revision, private=private, files=files, card=card_state, dry_run=dry_run)
     if dry_run:
         return result
@@ -144,7 +169,7 @@ def _upload(directory: Path, repo_id: str, *, private: bool, revision: str | Non
             repo_id=repo_id,
             repo_type="model",
             revision=revision,
-            allow_patterns=UPLOAD_FILES,
+            allow_patterns=HUB_FILES,
             commit_message=commit_message,
         )
     except LocalTokenNotFoundError:

@@ -7,8 +7,11 @@ high-passed noise burst, hi-hat-like). Onsets are the first sample of each hit.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from .annotations import write_events
 from .events import Event, sort_events
 
 TIMBRES = {"low": 36, "mid": 38, "high": 42}  # name → GM note used when written as MIDI
@@ -89,11 +92,7 @@ def write_dataset(
     ``label_jitter_s`` moves each written label by N(0, σ²) (the audio stays exact), imitating
     loosely tapped annotations. Returns the exact (unjittered) events of each file.
     """
-    from pathlib import Path
-
     import soundfile as sf
-
-    from .annotations import write_events
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,16 @@
 """The training loop: dataset → model → loss → optimizer → validation → checkpoint.
 
-Reads top to bottom in :func:`train`. Small pure helpers (``lr_at``, ``predict``,
-``score_decoded``, ``calibrate``) keep it short. Validation decodes whole files and scores them
-with mir_eval (per class, 50 ms); the best model is kept, and at the end the decode thresholds,
-smoothing and a global time offset are calibrated on the validation set and stored in
-``config.json`` with the scores and the training provenance. ``--resume`` restores weights,
-optimizer, schedule position and every random state from ``MODEL_DIR/.train_state`` (safetensors
-+ JSON, no pickle). Under ``torchrun`` the loop runs data-parallel; only rank 0 validates and writes.
+:func:`train` reads top to bottom: :func:`prepare` builds the network and loads the data (every
+error a user can cause is raised there, before anything is written), the loop takes optimizer
+steps and calls :func:`validate` every ``val_every`` steps, and :func:`finish` calibrates the
+decode settings on the validation set and writes the model. ``--resume`` state lives in
+:mod:`softloc_cli.train_state`; under ``torchrun`` the loop runs data-parallel and only rank 0
+validates and writes.
+
+Fine-tuning (``init`` set) starts from a trained model: its classes (plus any new ones in the
+annotations), its features and decode settings; steps are sized to the amount of audio, the
+softness can be measured from the taps (:mod:`softloc_cli.tap_timing`), and thresholds are
+calibrated by counts when the validation labels are taps themselves.
 """
 
 from __future__ import annotations
@@ -15,27 +19,44 @@ import json
 import math
 import os
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint import CheckpointConfig, ClassInfo, read_config, save_checkpoint
+from .annotations import read_annotations
+from .calibration import calibrate, peak_mass_share, score_decoded
+from .checkpoint import CheckpointConfig, ClassInfo, load_weights, read_config, save_checkpoint
+from .classmap import DEFAULT_DRUM_MAP, expand_pitch_ranges, label_to_pitch, parse_class_map, pitched_class_map
 from .configs import from_dict
+from .data import CropSampler, find_entries, load_tracks
 from .decode import DecodeConfig, decode_activations
-from .errors import ConfigError, DatasetError
-from .events import Event
-from .features import FeatureConfig, add_flux, scale_gain, shift_mel
-from .losses import LossConfig
-from .model import ModelConfig
+from .errors import ConfigError
+from .events import ONSET_CLASS
+from .features import FeatureConfig, LogMelFlux, add_flux, scale_gain, shift_mel
+from .fileio import atomic_write
+from .hub import resolve_model
+from .inference import activations_from_logmel, resolve_device
+from .losses import LossConfig, build_loss
+from .model import ModelConfig, SoftlocNet
+from .tap_timing import TapSpread, estimate_tap_spread
+from .train_state import STATE_DIR, Progress, load_state, save_random_state, save_state, saved_config
 
-DEFAULT_DRUM_CLASSES = ["kick", "snare", "hihat"]
-STATE_DIR = ".train_state"
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 METRICS_LOG = "metrics.jsonl"
-THRESHOLD_GRID = [0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
-SMOOTH_GRID_S = [0.0, 0.01, 0.02]  # 0 suits impulse-like outputs; 10–20 ms suits broad BCE peaks
-MIN_CALIBRATION_EVENTS = 30  # fewer validation events of a class than this: keep its current threshold
+DEFAULT_STEPS = 3000  # from scratch (the prototype: 3,000 steps ≈ 15 CPU-minutes)
+FINETUNE_PASSES = 60  # fine-tuning: crops of 60 × the tapped audio ...
+FINETUNE_STEPS = (100, 600)  # ... but at least / at most this many steps
+FINETUNE_DEFAULTS: dict[str, Any] = {  # a recipe under the user's own recipe and flags when fine-tuning
+    "lr": 3e-4, "warmup_steps": 20, "val_every": 50, "early_stop": 4,
+    "loss": {"alpha_schedule": "constant", "alpha_start": 0.9, "sll_weight": 32.0},  # the bundled models' final mix
+}
 
 
 @dataclass
@@ -44,21 +65,24 @@ class TrainConfig:
     val: str | None = None  # validation set; default: 10% of the training files
     output: str = ""  # model directory to write
     init: str | None = None  # model spec to fine-tune (bundled, path, hf://); None = from scratch
-    classes: list[str] = field(default_factory=list)  # default: the init model's, else kick/snare/hihat
+    classes: list[str] = field(default_factory=list)  # default: the init model's (+ new labels), else the labels found
     class_map: str | None = None  # e.g. "kick=35,36 snare=38,40"; default: GM drum map / names as written
     drums: bool = True  # events are drum hits (MIDI channel 10); classes that are all pitch names
     # (C4, or a range A0..C8) always make a pitched (multi-pitch) model
     name: str = ""  # model name stored in config.json (default: the output folder's name)
     description: str = ""
     loss: LossConfig = field(default_factory=LossConfig)
+    auto_softness: bool = False  # measure the labels' timing spread against the init model and use it
     model: ModelConfig = field(default_factory=ModelConfig)  # architecture when training from scratch
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    steps: int = 3000  # optimizer steps (the prototype: 3,000 steps ≈ 15 CPU-minutes)
+    steps: int = 0  # optimizer steps; 0 = DEFAULT_STEPS from scratch, sized to the audio when fine-tuning
     epochs: float | None = None  # if set, overrides steps: passes over the training audio
     batch_size: int = 16
     crop_s: float = 2.56  # seconds per training crop
     lr: float = 1e-3  # Adam
     weight_decay: float = 0.0
+    anchor_weight: float = 0.0  # fine-tuning: L2 pull towards the init model's weights (L2-SP)
+    freeze_frontend: bool = False  # fine-tuning: keep the convolutional front end as it is
     lr_schedule: str = "cosine"  # "cosine" | "step" (÷10 at 60% and 85%) | "constant"
     warmup_steps: int = 100
     grad_clip: float = 10.0  # global norm (the authors' value)
@@ -88,12 +112,28 @@ class TrainResult:
     scores: dict[str, Any]
     decode: DecodeConfig
     seconds: float
+    tap_spread: TapSpread | None = None
+
+
+@dataclass
+class Run:
+    """Everything :func:`prepare` sets up for the loop."""
+
+    config: TrainConfig
+    labels: list[str]
+    net: Any  # SoftlocNet
+    ckpt: CheckpointConfig
+    train_tracks: list
+    val_tracks: list
+    summaries: dict[str, Any]
+    total_steps: int
+    head_only_steps: int
+    tap_spread: TapSpread | None
+    anchor: dict[str, Any] | None  # the init model's weights, for anchor_weight
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a TOML recipe into a plain dict (validated later against TrainConfig)."""
-    import tomllib
-
     path = Path(path)
     try:
         with path.open("rb") as fh:
@@ -105,17 +145,31 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
 
 
 def make_config(recipe: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:
-    """TrainConfig from a recipe dict plus flag overrides (nested ``loss.x`` keys allowed)."""
-    data: dict[str, Any] = json.loads(json.dumps(recipe or {}))
-    for key, value in overrides.items():
+    """TrainConfig from a recipe dict plus overrides (None values are skipped).
+
+    Nested settings are given as dicts and merged into the recipe's tables, e.g.
+    ``loss={"softness_s": 0.05}``; unknown keys are rejected. When fine-tuning (``init`` set),
+    :data:`FINETUNE_DEFAULTS` sit under the recipe and the overrides.
+    """
+    data: dict[str, Any] = {}
+    if (overrides.get("init") or (recipe or {}).get("init")) is not None:
+        _merge(data, FINETUNE_DEFAULTS)
+    _merge(data, recipe or {})
+    _merge(data, overrides)
+    return from_dict(TrainConfig, data, where="training config")
+
+
+def _merge(target: dict[str, Any], source: dict[str, Any]) -> None:
+    for key, value in source.items():
         if value is None:
             continue
-        target = data
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            target = target.setdefault(parent, {})
-        target[leaf] = value
-    return from_dict(TrainConfig, data, where="training config")
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        elif isinstance(value, dict):
+            target[key] = {}
+            _merge(target[key], value)
+        else:
+            target[key] = value
 
 
 def lr_at(step: int, config: TrainConfig, total: int) -> float:
@@ -130,102 +184,356 @@ def lr_at(step: int, config: TrainConfig, total: int) -> float:
     return config.lr
 
 
-def predict(net, logmel: np.ndarray, device: str, *, frame_rate_hz: float, chunk_frames: int = 6000) -> np.ndarray:
-    """Probabilities ``(n_frames, n_classes)`` for one file's cached log-mel, in chunks with the
-    same context as :func:`softloc_cli.inference.compute_activations`."""
+def train(config: TrainConfig, *, resume: bool = False,
+          on_event: Callable[[dict[str, Any]], None] | None = None) -> TrainResult | None:
+    """Train a model as described by ``config`` and write it to ``config.output``.
+
+    ``on_event`` receives dicts with ``kind`` ``"classes"`` (classes learnt, with counts),
+    ``"softness"`` (the measured tap spread), ``"data"`` (dataset summaries), ``"step"`` (step,
+    loss parts, lr) and ``"val"`` (step, F1 per class, best so far). Returns None on ranks > 0.
+
+    Raises
+    ------
+    DatasetError, AnnotationError, AudioLoadError, ConfigError, ModelNotFoundError
+        Before anything is written to ``config.output``.
+    """
     import torch
 
-    from .inference import CONTEXT_S
+    emit = on_event or (lambda event: None)
+    started = time.perf_counter()
+    rank, local_rank, world = _distributed()
+    output = Path(config.output)
+    state_dir = output / STATE_DIR
+    _check_output(output, resume)
+    if resume:  # the saved run is continued exactly, whatever else ``config`` says
+        config = saved_config(output, TrainConfig)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed + rank)
 
-    context = int(CONTEXT_S * frame_rate_hz)
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(logmel), chunk_frames):
-            first, stop = max(0, start - context), min(len(logmel), start + chunk_frames)
-            last = min(len(logmel), stop + context)
-            x = torch.from_numpy(np.asarray(logmel[first:last], dtype=np.float32))[None].to(device)
-            probs = torch.sigmoid(net(add_flux(x)).float())[0].cpu().numpy()
-            out.append(probs[start - first : start - first + stop - start])
-    return np.concatenate(out)
+    run = prepare(config, emit=emit)
+    config, net, ckpt = run.config, run.net, run.ckpt
+    device = resolve_device(config.device)
+    if world > 1 and device == "cuda":
+        device = f"cuda:{local_rank}"
+    net.to(device)
+    anchor = {k: v.to(device) for k, v in run.anchor.items()} if run.anchor else None
+    frame_rate = ckpt.features.frame_rate_hz
+    loss_fn = build_loss(config.loss, frame_rate_hz=frame_rate)
+    for name, param in net.named_parameters():
+        param.requires_grad_(not (config.freeze_frontend and _is_frontend(name)))
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    crop_frames = int(round(config.crop_s * frame_rate))
+    sampler = CropSampler(run.train_tracks, crop_frames=crop_frames, rng=np.random.default_rng([config.seed, rank, 1]))
+    aug_rng = np.random.default_rng([config.seed, rank, 2])
+    progress, best_state = Progress(), _copy_state(net)
+    if resume:
+        progress, best_state = load_state(state_dir, rank=rank, net=net, optimizer=optimizer,
+                                          sampler_rng=sampler.rng, aug_rng=aug_rng, device=device)
+    model = _wrap(net, world, device, local_rank, config.compile)
+    use_amp = config.amp and device.startswith("cuda")
+    if rank == 0:
+        output.mkdir(parents=True, exist_ok=True)
+    log_path = output / METRICS_LOG
+    if resume:  # records written after the saved state (an interrupted validation) are redone
+        _truncate_jsonl(log_path, progress.step)
+
+    def save(step: int) -> None:
+        progress.step = step
+        if rank == 0:
+            save_state(state_dir, config=config, net=net, optimizer=optimizer, best_state=best_state,
+                       progress=progress)
+        save_random_state(state_dir, rank, step, sampler.rng, aug_rng)
+
+    step, done, at_start = progress.step, progress.step, None
+    try:
+        for step in range(progress.step, run.total_steps):
+            at_start = (sampler.rng.bit_generator.state, aug_rng.bit_generator.state, torch.get_rng_state())
+            head_only = step < run.head_only_steps
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, config, run.total_steps)
+            model.train()
+            logmel, targets, mask, chosen = sampler.sample(config.batch_size)
+            x = _augment(torch.from_numpy(logmel).to(device), config, ckpt.features, aug_rng)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(add_flux(x))
+            loss, parts = loss_fn(
+                logits.float(), torch.from_numpy(targets).to(device), mask=torch.from_numpy(mask).to(device), step=step,
+                softness_frames=_batch_softness(run.train_tracks, chosen, loss_fn, step, frame_rate, device),
+            )
+            if anchor is not None and config.anchor_weight > 0:
+                penalty = sum(((p - anchor[n]) ** 2).sum() for n, p in net.named_parameters() if n in anchor)
+                loss = loss + config.anchor_weight * penalty
+                parts["anchor"] = float(penalty)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if head_only:  # Adam skips parameters without a gradient; DDP still reduces them all
+                for name, param in net.named_parameters():
+                    if not name.startswith("head."):
+                        param.grad = None
+            torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.grad is not None], config.grad_clip)
+            optimizer.step()
+            done = step + 1
+            emit({"kind": "step", "step": step + 1, "total": run.total_steps,
+                  "lr": optimizer.param_groups[0]["lr"], **parts})
+            if (step + 1) % config.val_every == 0 or step + 1 == run.total_steps:
+                stop = False
+                if rank == 0:
+                    record = validate(net, run, device, step + 1)
+                    record["loss"] = parts.get("loss")
+                    record["elapsed_s"] = round(time.perf_counter() - started, 1)
+                    if record["f1_tuned"] > progress.best_f1:
+                        progress.best_f1, progress.best_step, progress.stale = record["f1_tuned"], step + 1, 0
+                        best_state = _copy_state(net)
+                    else:
+                        progress.stale += 1
+                    record.update(best_f1=round(progress.best_f1, 4), best_step=progress.best_step)
+                    _append_jsonl(log_path, record)
+                    emit(record)
+                    stop = bool(config.early_stop and progress.stale >= config.early_stop)
+                save(step + 1)
+                if _agree(stop, world, device):
+                    break
+    except KeyboardInterrupt:  # Ctrl-C: keep what was done; an unfinished step is redone on --resume
+        if done == step and at_start is not None:
+            sampler.rng.bit_generator.state, aug_rng.bit_generator.state, torch_state = at_start
+            torch.set_rng_state(torch_state)
+        save(done)
+        raise
+    result = None
+    if rank == 0:
+        net.load_state_dict(best_state)
+        result = finish(net, run, device, steps=step + 1, best_step=progress.best_step,
+                        seconds=time.perf_counter() - started, world=world)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return result
 
 
-def score_decoded(activations: list[np.ndarray], references: list[list[Event]], *, labels: list[str],
-                  frame_rate_hz: float, decode: DecodeConfig, window_s: float):
-    """Pooled scores of decoded activations against reference events."""
-    from .metrics import pool_scores, score_events
-
-    per_file = []
-    for acts, ref in zip(activations, references):
-        est = decode_activations(acts, frame_rate_hz=frame_rate_hz, labels=labels, config=decode)
-        per_file.append(score_events(ref, est, window_s=window_s, classes=labels))
-    return pool_scores(per_file)
-
-
-def calibrate(activations, references, *, labels, frame_rate_hz, base: DecodeConfig, window_s: float,
-              smooth_grid: list[float] | None = None, offset: bool = True) -> DecodeConfig:
-    """Per-class thresholds, one smoothing width and a global time offset that maximise
-    validation F1 (pooled counts); the offset is minus the median deviation of matched hits.
-
-    A class with fewer than ``MIN_CALIBRATION_EVENTS`` validation events cannot pin its own
-    threshold down: it keeps its threshold in ``base`` (for fine-tuning: the initial model's) or,
-    without one, gets the single threshold that maximises F1 over all classes together (the rarely
-    played outer keys of a piano model). With ``offset=False`` the time offset of ``base`` is kept.
-    """
-    best_total, best = -1.0, base
-    counts = {label: sum(1 for ref in references for e in ref if e.label == label) for label in labels}
-    rare = [label for label in labels if counts[label] < MIN_CALIBRATION_EVENTS]
-    for smooth_s in smooth_grid if smooth_grid is not None else SMOOTH_GRID_S:
-        default = base.threshold
-        if any(label not in base.class_thresholds for label in rare):
-            default = _best_threshold(activations, references, labels=labels, frame_rate_hz=frame_rate_hz,
-                                      decode=replace(base, class_thresholds={}, smooth_s=smooth_s, time_offset_s=0.0),
-                                      window_s=window_s)[0]
-        thresholds = {label: base.class_thresholds[label] for label in rare if label in base.class_thresholds}
-        total = 0.0
-        for label in labels:
-            if label in rare:
-                continue
-            index = labels.index(label)
-            threshold, f1 = _best_threshold(
-                [a[:, index : index + 1] for a in activations], [[e for e in ref if e.label == label] for ref in references],
-                labels=[label], frame_rate_hz=frame_rate_hz,
-                decode=replace(base, class_thresholds={}, smooth_s=smooth_s, time_offset_s=0.0), window_s=window_s)
-            thresholds[label] = threshold
-            total += f1
-        if total > best_total:
-            best_total = total
-            best = replace(base, threshold=default, class_thresholds=thresholds, smooth_s=smooth_s, time_offset_s=0.0)
-    if not offset:
-        return replace(best, time_offset_s=base.time_offset_s)
-    scores = score_decoded(activations, references, labels=labels, frame_rate_hz=frame_rate_hz, decode=best,
-                           window_s=window_s)
-    median = scores.pooled.overall.median_dev_s
-    return replace(best, time_offset_s=round(-(median or 0.0), 4))
+def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> Run:
+    """Network, checkpoint config and data for ``config``; raises on any bad user input."""
+    base = read_config(resolve_model(config.init)) if config.init is not None else None
+    train_entries = find_entries(config.data)
+    val_entries = find_entries(config.val) if config.val else None
+    if val_entries is None:
+        train_entries, val_entries = _split_validation(train_entries, config.seed)
+    labels = _choose_labels(config, base, train_entries, emit)
+    net, ckpt, anchor = _build_model(config, labels, base)
+    class_map = parse_class_map(config.class_map, drums=ckpt.drums) if config.class_map else (
+        pitched_class_map(ckpt.labels) if ckpt.pitched else None)
+    config = replace(config, features=ckpt.features)
+    feature_module = LogMelFlux(ckpt.features)
+    cache_dir = Path(config.cache_dir) if config.cache_dir else None
+    train_tracks, train_summary = load_tracks(
+        train_entries, classes=labels, feature_module=feature_module, class_map=class_map,
+        label_noise_s=config.label_noise_s, label_shift_s=config.label_shift_s, seed=config.seed, cache_dir=cache_dir,
+        require_every_class=not ckpt.pitched,
+    )
+    val_tracks, val_summary = load_tracks(val_entries, classes=labels, feature_module=feature_module,
+                                          class_map=class_map, cache_dir=cache_dir, require_every_class=False)
+    emit({"kind": "data", "train": asdict(train_summary), "val": asdict(val_summary)})
+    ckpt = replace(ckpt, classes=_notes_from_data(ckpt.classes, train_tracks))
+    spread = None
+    if config.auto_softness and base is not None:
+        spread = measure_tap_spread(net, train_tracks, labels=labels, base=base)
+        if spread is not None:
+            config = replace(config, loss=replace(config.loss, softness_s=spread.softness_s, softness_end_s=None))
+        emit({"kind": "softness", "spread": asdict(spread) if spread else None, "softness_s": config.loss.softness_s})
+    total_steps = _total_steps(config, train_tracks)
+    head_only = config.head_only_steps
+    if head_only < 0:
+        head_only = total_steps // 5 if (base is not None and train_summary.hours < 10 / 60) else 0
+    summaries = {"train_data": asdict(train_summary), "val_data": asdict(val_summary)}
+    return Run(config, labels, net, ckpt, train_tracks, val_tracks, summaries, total_steps, head_only, spread, anchor)
 
 
-def _best_threshold(activations, references, *, labels, frame_rate_hz, decode: DecodeConfig,
-                    window_s: float) -> tuple[float, float]:
-    """The threshold of ``THRESHOLD_GRID`` (one for every class) with the best pooled F1, and that F1."""
-    f1s = [score_decoded(activations, references, labels=labels, frame_rate_hz=frame_rate_hz,
-                         decode=replace(decode, threshold=threshold), window_s=window_s).pooled.overall.f1
-           for threshold in THRESHOLD_GRID]
-    index = int(np.argmax(f1s))
-    return THRESHOLD_GRID[index], f1s[index]
+def validate(net, run: Run, device: str, step: int) -> dict[str, Any]:
+    """Validation F1 at the stored and at calibrated thresholds (the latter picks the best model)."""
+    net.eval()
+    labels, rate, decode = run.labels, run.ckpt.features.frame_rate_hz, run.ckpt.decode
+    acts = [activations_from_logmel(net, t.logmel, device, frame_rate_hz=rate) for t in run.val_tracks]
+    refs = [t.events for t in run.val_tracks]
+    window = _calibration_window(run.config)
+    scores = score_decoded(acts, refs, labels=labels, frame_rate_hz=rate, decode=decode,
+                           window_s=run.config.val_window_s)
+    tuned = calibrate(acts, refs, labels=labels, frame_rate_hz=rate, base=decode, window_s=window,
+                      smooth_grid=[decode.smooth_s], rule=_calibration_rule(run.config))
+    f1 = score_decoded(acts, refs, labels=labels, frame_rate_hz=rate, decode=tuned, window_s=window).pooled.overall.f1
+    return {"kind": "val", "step": step, "f1_tuned": round(f1, 4), "f1_default": round(scores.pooled.overall.f1, 4),
+            "per_class": {k: round(v.f1, 4) for k, v in scores.pooled.classes.items()},
+            "peak_share": peak_mass_share(acts, refs, labels=labels, frame_rate_hz=rate)}
 
 
-def peak_mass_share(activations: list[np.ndarray], references: list[list[Event]], *, labels: list[str],
-                    frame_rate_hz: float, radius: int = 5) -> float | None:
-    """Median over reference hits of the share of activation mass (±``radius`` frames) lying in
-    the peak frame: 1.0 means impulse-like outputs (mass convergence), ≈ 0.2 a smeared bump."""
-    shares = []
-    for acts, ref in zip(activations, references):
-        for event in ref:
-            column = acts[:, labels.index(event.label)]
-            centre = int(round(event.time_s * frame_rate_hz))
-            window = column[max(0, centre - radius) : centre + radius + 1]
-            if window.size and window.sum() > 0.1:
-                shares.append(float(window.max() / window.sum()))
-    return float(np.median(shares)) if shares else None
+def finish(net, run: Run, device: str, *, steps: int, best_step: int, seconds: float, world: int) -> TrainResult:
+    """Calibrate the decode settings on validation data and write the model directory."""
+    config, labels, rate = run.config, run.labels, run.ckpt.features.frame_rate_hz
+    net.eval()
+    acts = [activations_from_logmel(net, t.logmel, device, frame_rate_hz=rate) for t in run.val_tracks]
+    refs = [t.events for t in run.val_tracks]
+    decode = run.ckpt.decode
+    if config.calibrate:
+        # Loose taps cannot place a global offset: in scripts/finetune_demo.py an offset taken
+        # from them moved hits by 15 ms, so it is calibrated only on a separate --val set.
+        tracks = _calibration_tracks(run)
+        decode = calibrate([activations_from_logmel(net, t.logmel, device, frame_rate_hz=rate) for t in tracks],
+                           [t.events for t in tracks], labels=labels, frame_rate_hz=rate, base=decode,
+                           window_s=_calibration_window(config), offset=bool(config.val),
+                           rule=_calibration_rule(config))
+    final = score_decoded(acts, refs, labels=labels, frame_rate_hz=rate, decode=decode, window_s=config.val_window_s)
+    scores = {"validation": final.to_dict(), "window_s": config.val_window_s,
+              "peak_share": peak_mass_share(acts, refs, labels=labels, frame_rate_hz=rate)}
+    training = {"config": _provenance(config), **run.summaries, "steps": steps, "best_step": best_step,
+                "seconds": round(seconds, 1), "device": device, "world_size": world}
+    if run.tap_spread is not None:
+        training["tap_spread"] = asdict(run.tap_spread)
+    output = Path(config.output)
+    ckpt = replace(run.ckpt, name=config.name or output.resolve().name, description=config.description,
+                   decode=decode, loss=asdict(config.loss), scores=scores, training=training)
+    save_checkpoint(output, net.to("cpu"), ckpt)
+    return TrainResult(output, steps, best_step, scores, decode, seconds, run.tap_spread)
+
+
+def measure_tap_spread(net, tracks, *, labels: list[str], base: CheckpointConfig) -> TapSpread | None:
+    """How far the training labels sit from the init model's own detections (classes it knows)."""
+    known = [label for label in labels if label in base.labels]
+    if not known:
+        return None
+    rate = base.features.frame_rate_hz
+    columns = [labels.index(label) for label in known]
+    detections, taps = [], []
+    for track in tracks:
+        acts = activations_from_logmel(net, track.logmel, "cpu", frame_rate_hz=rate)[:, columns]
+        detections.append(decode_activations(acts, frame_rate_hz=rate, labels=known, config=base.decode))
+        taps.append([e for e in track.events if e.label in known])
+    spread = estimate_tap_spread(taps, detections)
+    return spread if spread.n_matched else None
+
+
+def _check_output(output: Path, resume: bool) -> None:
+    if not str(output) or str(output) == ".":
+        raise ConfigError("no output directory given (-o MODEL_DIR)")
+    if resume:
+        if not (output / STATE_DIR / "state.json").is_file():
+            raise ConfigError(f"nothing to resume in {output} (no {STATE_DIR}/state.json)")
+    elif (output / "config.json").exists() or (output / STATE_DIR).exists():
+        raise ConfigError(f"{output} already holds a model; choose another -o or pass --resume")
+
+
+def _choose_labels(config: TrainConfig, base: CheckpointConfig | None, entries, emit) -> list[str]:
+    """``--classes`` if given; else the init model's classes plus new labels in the annotations;
+    else every label the annotations use (sorted)."""
+    if config.classes:
+        return list(dict.fromkeys(expand_pitch_ranges(config.classes)))
+    if base is not None and (base.pitched or base.labels == [ONSET_CLASS]):
+        return base.labels
+    class_map = parse_class_map(config.class_map) if config.class_map else None
+    counts: Counter = Counter()
+    for entry in entries:
+        counts.update(e.label for e in read_annotations(entry.annotation, class_map=class_map))
+    if base is None:
+        labels = sorted(counts)
+    else:
+        known = {label.lower() for label in base.labels}
+        labels = base.labels + sorted(label for label in counts if label.lower() not in known)
+    emit({"kind": "classes", "classes": labels, "counts": {label: counts.get(label, 0) for label in labels},
+          "new": [label for label in labels if base is not None and label not in base.labels]})
+    return labels
+
+
+def _build_model(config: TrainConfig, labels: list[str], base: CheckpointConfig | None):
+    """Network, checkpoint config and anchor weights, from scratch or from ``config.init``
+    (the matching output rows are kept; new classes get fresh rows)."""
+    import torch
+
+    if base is None:
+        model_config = replace(config.model, n_classes=len(labels), n_mels=config.features.n_mels)
+        classes = [ClassInfo(name, _default_note(name)) for name in labels]
+        drums = config.drums and pitched_class_map(labels) is None
+        ckpt = CheckpointConfig(model=model_config, features=config.features, classes=classes, drums=drums)
+        return SoftlocNet(model_config), ckpt, None
+    old = SoftlocNet(base.model)
+    load_weights(resolve_model(config.init), old)
+    model_config = replace(base.model, n_classes=len(labels))
+    net = SoftlocNet(model_config)
+    net.load_state_dict({k: v for k, v in old.state_dict().items() if not k.startswith("head.")}, strict=False)
+    old_index = {c.name: i for i, c in enumerate(base.classes)}
+    with torch.no_grad():
+        for row, name in enumerate(labels):
+            if name in old_index:
+                net.head.weight[row] = old.head.weight[old_index[name]]
+                net.head.bias[row] = old.head.bias[old_index[name]]
+    notes = {c.name: c.midi_note for c in base.classes}
+    classes = [ClassInfo(name, notes.get(name, _default_note(name))) for name in labels]
+    ckpt = CheckpointConfig(model=model_config, features=base.features, classes=classes, drums=base.drums,
+                            decode=base.decode)
+    anchor = {k: v.detach().clone() for k, v in net.state_dict().items() if not k.startswith("head.")}
+    return net, ckpt, anchor
+
+
+def _total_steps(config: TrainConfig, tracks) -> int:
+    """``epochs`` passes, else ``steps``, else a default: 3,000 from scratch; when fine-tuning
+    ``FINETUNE_PASSES`` passes over the audio within ``FINETUNE_STEPS``."""
+    crop_frames = int(round(config.crop_s * config.features.frame_rate_hz))
+    steps_per_pass = sum(len(t.logmel) for t in tracks) / (config.batch_size * crop_frames)
+    if config.epochs is not None:
+        return max(1, math.ceil(config.epochs * steps_per_pass))
+    if config.steps:
+        return config.steps
+    if config.init is None:
+        return DEFAULT_STEPS
+    low, high = FINETUNE_STEPS
+    return int(min(high, max(low, round(FINETUNE_PASSES * steps_per_pass))))
+
+
+def _is_frontend(name: str) -> bool:
+    return name.startswith("conv")
+
+
+def _augment(x, config: TrainConfig, features: FeatureConfig, rng: np.random.Generator):
+    """Random gain and mel shift per crop (exact on cached log-mel features)."""
+    import torch
+
+    if config.augment_gain_db > 0:
+        gain_db = rng.uniform(-config.augment_gain_db, config.augment_gain_db, size=len(x))
+        x = scale_gain(x, torch.from_numpy(10 ** (gain_db / 20)).float().to(x.device), features.log_gain)
+    if config.augment_shift_bins > 0:
+        shifts = rng.integers(-config.augment_shift_bins, config.augment_shift_bins + 1, size=len(x))
+        x = shift_mel(x, shifts.tolist())
+    return x
+
+
+def _wrap(net, world: int, device: str, local_rank: int, compile_net: bool):
+    """DistributedDataParallel under torchrun, torch.compile on request."""
+    import torch
+
+    model = net
+    if world > 1:
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        model = DistributedDataParallel(net, device_ids=[local_rank] if device.startswith("cuda") else None)
+    return torch.compile(model) if compile_net else model
+
+
+def _agree(stop: bool, world: int, device: str) -> bool:
+    """Rank 0's early-stop decision, shared with every rank (they must stop at the same step)."""
+    if world == 1:
+        return stop
+    import torch
+    import torch.distributed as dist
+
+    flag = torch.tensor([1.0 if stop else 0.0], device=device)
+    dist.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
+def _copy_state(net) -> dict:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
 def _split_validation(entries, seed: int):
@@ -245,47 +553,7 @@ def _distributed() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
 
 
-def _build_model(config: TrainConfig, labels: list[str]):
-    """Network and checkpoint config, from scratch or from ``config.init`` (matching heads kept)."""
-    from .classmap import pitched_class_map
-    from .hub import resolve_model
-    from .model import SoftlocNet
-
-    if config.init is None:
-        model_config = replace(config.model, n_classes=len(labels), n_mels=config.features.n_mels)
-        net = SoftlocNet(model_config)
-        features = config.features
-        classes = [ClassInfo(name, _default_note(name)) for name in labels]
-        drums = config.drums and pitched_class_map(labels) is None
-        return net, CheckpointConfig(model=model_config, features=features, classes=classes, drums=drums)
-    from .checkpoint import load_weights
-
-    directory = resolve_model(config.init)
-    base = read_config(directory)
-    old = SoftlocNet(base.model)
-    load_weights(directory, old)
-    model_config = replace(base.model, n_classes=len(labels))
-    net = SoftlocNet(model_config)
-    state = {k: v for k, v in old.state_dict().items() if not k.startswith("head.")}
-    net.load_state_dict(state, strict=False)
-    old_index = {c.name: i for i, c in enumerate(base.classes)}
-    import torch
-
-    with torch.no_grad():
-        for row, name in enumerate(labels):
-            if name in old_index:
-                net.head.weight[row] = old.head.weight[old_index[name]]
-                net.head.bias[row] = old.head.bias[old_index[name]]
-    notes = {c.name: c.midi_note for c in base.classes}
-    classes = [ClassInfo(name, notes.get(name, _default_note(name))) for name in labels]
-    return net, CheckpointConfig(model=model_config, features=base.features, classes=classes, drums=base.drums,
-                                 decode=base.decode)
-
-
 def _default_note(name: str) -> int | None:
-    from .classmap import DEFAULT_DRUM_MAP, label_to_pitch
-    from .data import ONSET_CLASS
-
     if name == ONSET_CLASS:
         return 60  # one-class onset models write their events as middle C
     if name in DEFAULT_DRUM_MAP:
@@ -305,10 +573,23 @@ def _calibration_window(config: TrainConfig) -> float:
     return max(config.val_window_s, 2 * config.loss.softness_s)
 
 
+def _calibration_tracks(run: Run) -> list:
+    """Files to calibrate the final thresholds on: the validation set, or, when counts of taps
+    are the evidence (see :func:`_calibration_rule`), every tapped file: a 10% split of a few
+    minutes of taps holds too few hits of each class to move a threshold."""
+    if _calibration_rule(run.config) == "count":
+        seen = {t.entry.audio for t in run.train_tracks}
+        return run.train_tracks + [t for t in run.val_tracks if t.entry.audio not in seen]
+    return run.val_tracks
+
+
+def _calibration_rule(config: TrainConfig) -> str:
+    """Counts, not F1, when validation labels are taps (no separate --val set) of a fine-tuning run."""
+    return "count" if config.init is not None and not config.val else "f1"
+
+
 def _notes_from_data(classes: list[ClassInfo], tracks) -> list[ClassInfo]:
     """Fill a class's missing MIDI note with the note its training events carry most often."""
-    from collections import Counter
-
     notes: dict[str, Counter] = {}
     for track in tracks:
         for event in track.events:
@@ -318,216 +599,6 @@ def _notes_from_data(classes: list[ClassInfo], tracks) -> list[ClassInfo]:
         c if c.midi_note is not None or c.name not in notes else ClassInfo(c.name, notes[c.name].most_common(1)[0][0])
         for c in classes
     ]
-
-
-def _class_map(config: TrainConfig, ckpt: CheckpointConfig):
-    """How annotation labels become classes: ``--class-map`` if given; for a multi-pitch model
-    one class per pitch, matched by each event's MIDI note (``0.5,onset,60`` is C4)."""
-    from .classmap import parse_class_map, pitched_class_map
-
-    if config.class_map:
-        return parse_class_map(config.class_map, drums=ckpt.drums)
-    return pitched_class_map(ckpt.labels) if ckpt.pitched else None
-
-
-def _init_labels(config: TrainConfig) -> list[str]:
-    from .classmap import expand_pitch_ranges
-
-    if config.classes:
-        return list(dict.fromkeys(expand_pitch_ranges(config.classes)))
-    if config.init is not None:
-        from .hub import resolve_model
-
-        return read_config(resolve_model(config.init)).labels
-    return list(DEFAULT_DRUM_CLASSES)
-
-
-def train(config: TrainConfig, *, resume: bool = False,
-          on_event: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
-    """Train a model as described by ``config`` and write it to ``config.output``.
-
-    ``on_event`` receives dicts with ``kind`` ``"data"`` (dataset summaries), ``"step"``
-    (step, loss parts, lr) and ``"val"`` (step, F1 per class, best so far).
-
-    Raises
-    ------
-    DatasetError, AnnotationError, AudioLoadError, ConfigError, ModelNotFoundError
-        Before anything is written to ``config.output``.
-    """
-    import torch
-
-    from .data import CropSampler, find_entries, load_tracks
-    from .features import LogMelFlux
-    from .losses import build_loss
-    from .inference import resolve_device
-
-    emit = on_event or (lambda event: None)
-    started = time.perf_counter()
-    rank, local_rank, world = _distributed()
-    if not config.output:
-        raise ConfigError("no output directory given (-o MODEL_DIR)")
-    output = Path(config.output)
-    state_dir = output / STATE_DIR
-    if resume:
-        if not (state_dir / "state.json").is_file():
-            raise ConfigError(f"nothing to resume in {output} (no {STATE_DIR}/state.json)")
-        saved = json.loads((state_dir / "state.json").read_text())
-        config = from_dict(TrainConfig, saved["config"], where=f"{state_dir}/state.json")
-    elif (output / "config.json").exists() or state_dir.exists():
-        raise ConfigError(f"{output} already holds a model; choose another -o or pass --resume")
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed + rank)
-
-    labels = _init_labels(config)
-    net, ckpt = _build_model(config, labels)
-    class_map = _class_map(config, ckpt)
-    config = replace(config, features=ckpt.features)
-    feature_module = LogMelFlux(ckpt.features)
-    frame_rate = ckpt.features.frame_rate_hz
-
-    # Data: everything that can fail on user input fails here, before MODEL_DIR is touched.
-    train_entries = find_entries(config.data)
-    if config.val:
-        val_entries = find_entries(config.val)
-    else:
-        train_entries, val_entries = _split_validation(train_entries, config.seed)
-    cache_dir = Path(config.cache_dir) if config.cache_dir else None
-    train_tracks, train_summary = load_tracks(
-        train_entries, classes=labels, feature_module=feature_module, class_map=class_map,
-        label_noise_s=config.label_noise_s, label_shift_s=config.label_shift_s, seed=config.seed, cache_dir=cache_dir,
-        require_every_class=not ckpt.pitched,
-    )
-    val_tracks, val_summary = load_tracks(
-        val_entries, classes=labels, feature_module=feature_module, class_map=class_map, cache_dir=cache_dir,
-        require_every_class=not ckpt.pitched,
-    )
-    emit({"kind": "data", "train": asdict(train_summary), "val": asdict(val_summary)})
-    ckpt = replace(ckpt, classes=_notes_from_data(ckpt.classes, train_tracks))
-    crop_frames = int(round(config.crop_s * frame_rate))
-    total_steps = config.steps
-    if config.epochs is not None:
-        frames = sum(len(t.logmel) for t in train_tracks)
-        total_steps = max(1, math.ceil(config.epochs * frames / (config.batch_size * crop_frames)))
-    head_only = config.head_only_steps
-    if head_only < 0:
-        head_only = total_steps // 5 if (config.init and train_summary.hours < 10 / 60) else 0
-
-    device = resolve_device(config.device)
-    if world > 1 and device == "cuda":
-        device = f"cuda:{local_rank}"
-    net.to(device)
-    loss_fn = build_loss(config.loss, frame_rate_hz=frame_rate)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sampler = CropSampler(train_tracks, crop_frames=crop_frames, rng=np.random.default_rng([config.seed, rank, 1]))
-    aug_rng = np.random.default_rng([config.seed, rank, 2])
-    start_step, best, stale = 0, {"f1": -1.0, "step": 0}, 0
-    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    if resume:
-        start_step, best, best_state, stale = _load_state(state_dir, net, optimizer, sampler, aug_rng, device)
-    model = net
-    if world > 1:
-        import torch.distributed as dist
-        from torch.nn.parallel import DistributedDataParallel
-
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-        model = DistributedDataParallel(net, device_ids=[local_rank] if device.startswith("cuda") else None)
-    if config.compile:
-        model = torch.compile(model)
-    use_amp = config.amp and device.startswith("cuda")
-    if rank == 0:
-        output.mkdir(parents=True, exist_ok=True)
-    log_path = output / METRICS_LOG
-    if resume:  # records written after the saved state (an interrupted validation) are redone
-        _truncate_jsonl(log_path, start_step)
-    step = start_step
-    for step in range(start_step, total_steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config, total_steps)
-        for name, param in net.named_parameters():
-            param.requires_grad_(step >= head_only or name.startswith("head."))
-        model.train()
-        logmel, targets, mask, chosen = sampler.sample(config.batch_size)
-        x = torch.from_numpy(logmel).to(device)
-        if config.augment_gain_db > 0:
-            gain_db = aug_rng.uniform(-config.augment_gain_db, config.augment_gain_db, size=len(x))
-            x = scale_gain(x, torch.from_numpy(10 ** (gain_db / 20)).float().to(device), ckpt.features.log_gain)
-        if config.augment_shift_bins > 0:
-            shifts = aug_rng.integers(-config.augment_shift_bins, config.augment_shift_bins + 1, size=len(x))
-            x = shift_mel(x, shifts.tolist())
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            logits = model(add_flux(x))
-        loss, parts = loss_fn(
-            logits.float(), torch.from_numpy(targets).to(device), mask=torch.from_numpy(mask).to(device), step=step,
-            softness_frames=_batch_softness(train_tracks, chosen, loss_fn, step, frame_rate, device),
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-        optimizer.step()
-        emit({"kind": "step", "step": step + 1, "total": total_steps, "lr": optimizer.param_groups[0]["lr"], **parts})
-        last = step + 1 == total_steps
-        if rank == 0 and ((step + 1) % config.val_every == 0 or last):
-            net.eval()
-            acts = [predict(net, t.logmel, device, frame_rate_hz=frame_rate) for t in val_tracks]
-            refs = [t.events for t in val_tracks]
-            scores = score_decoded(acts, refs, labels=labels, frame_rate_hz=frame_rate, decode=ckpt.decode,
-                                   window_s=config.val_window_s)
-            window = _calibration_window(config)
-            tuned = calibrate(acts, refs, labels=labels, frame_rate_hz=frame_rate, base=ckpt.decode,
-                              window_s=window, smooth_grid=[ckpt.decode.smooth_s])
-            f1 = score_decoded(acts, refs, labels=labels, frame_rate_hz=frame_rate, decode=tuned,
-                               window_s=window).pooled.overall.f1
-            improved = f1 > best["f1"]
-            if improved:
-                best = {"f1": f1, "step": step + 1}
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                stale = 0
-            else:
-                stale += 1
-            record = {"kind": "val", "step": step + 1, "f1_tuned": round(f1, 4),
-                      "f1_default": round(scores.pooled.overall.f1, 4), "best_f1": round(best["f1"], 4),
-                      "best_step": best["step"], "loss": parts.get("loss"),
-                      "per_class": {k: round(v.f1, 4) for k, v in scores.pooled.classes.items()},
-                      "peak_share": peak_mass_share(acts, refs, labels=labels, frame_rate_hz=frame_rate),
-                      "elapsed_s": round(time.perf_counter() - started, 1)}
-            _append_jsonl(log_path, record)
-            emit(record)
-            _save_state(state_dir, config, net, optimizer, sampler, aug_rng, step + 1, best, best_state, stale)
-            # Only rank 0 validates, so under torchrun every rank runs all steps (no early stop).
-            if config.early_stop and stale >= config.early_stop and world == 1:
-                break
-    result = None
-    if rank == 0:
-        net.load_state_dict(best_state)
-        net.eval()
-        acts = [predict(net, t.logmel, device, frame_rate_hz=frame_rate) for t in val_tracks]
-        refs = [t.events for t in val_tracks]
-        decode = ckpt.decode
-        if config.calibrate:
-            # Loose taps cannot place a global offset: in scripts/finetune_demo.py an offset taken
-            # from them moved hits by 15 ms, so it is calibrated only on a separate --val set.
-            decode = calibrate(acts, refs, labels=labels, frame_rate_hz=frame_rate, base=decode,
-                               window_s=_calibration_window(config), offset=bool(config.val))
-        final = score_decoded(acts, refs, labels=labels, frame_rate_hz=frame_rate, decode=decode,
-                              window_s=config.val_window_s)
-        scores = {"validation": final.to_dict(), "window_s": config.val_window_s,
-                  "peak_share": peak_mass_share(acts, refs, labels=labels, frame_rate_hz=frame_rate)}
-        ckpt = replace(
-            ckpt, name=config.name or output.resolve().name, description=config.description, decode=decode,
-            loss=asdict(config.loss), scores=scores,
-            training={"config": _provenance(config), "train_data": asdict(train_summary),
-                      "val_data": asdict(val_summary), "steps": step + 1, "best_step": best["step"],
-                      "seconds": round(time.perf_counter() - started, 1), "device": device, "world_size": world},
-        )
-        save_checkpoint(output, net.to("cpu"), ckpt)
-        result = TrainResult(output, step + 1, best["step"], scores, decode, time.perf_counter() - started)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-    return result
 
 
 def _batch_softness(tracks, chosen: np.ndarray, loss_fn, step: int, frame_rate: float, device):
@@ -560,54 +631,8 @@ def _truncate_jsonl(path: Path, step: int) -> None:
     """Drop the records of ``path`` logged after ``step``."""
     if not path.is_file():
         return
-    from .fileio import atomic_write
-
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
     if len(kept) < len(lines):
         with atomic_write(path, "w") as fh:
             fh.writelines(line + "\n" for line in kept)
-
-
-def _save_state(state_dir: Path, config, net, optimizer, sampler, aug_rng, step, best, best_state, stale) -> None:
-    """Everything ``--resume`` needs, as safetensors + JSON (each file written atomically)."""
-    import torch
-    from safetensors.torch import save
-
-    from .fileio import atomic_write
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()})
-    opt = optimizer.state_dict()
-    for index, values in opt["state"].items():
-        for key, value in values.items():
-            tensors[f"opt.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    tensors["rng.torch"] = torch.get_rng_state()
-    with atomic_write(state_dir / "state.safetensors", "wb") as fh:
-        fh.write(save(tensors))
-    meta = {"step": step, "best": best, "stale": stale, "config": asdict(config), "param_groups": opt["param_groups"],
-            "sampler_rng": sampler.rng.bit_generator.state, "aug_rng": aug_rng.bit_generator.state}
-    with atomic_write(state_dir / "state.json", "w") as fh:
-        json.dump(meta, fh)
-
-
-def _load_state(state_dir: Path, net, optimizer, sampler, aug_rng, device):
-    from safetensors.torch import load_file
-
-    meta = json.loads((state_dir / "state.json").read_text())
-    tensors = load_file(str(state_dir / "state.safetensors"))
-    net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-    best_state = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
-    state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value.to(device) if name != "step" else value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    import torch
-
-    torch.set_rng_state(tensors["rng.torch"])
-    sampler.rng.bit_generator.state = meta["sampler_rng"]
-    aug_rng.bit_generator.state = meta["aug_rng"]
-    return meta["step"], meta["best"], best_state, meta.get("stale", 0)

@@ -12,6 +12,7 @@ import pytest
 
 from softloc_cli.annotations import (
     WRITERS,
+    WriteOptions,
     format_for_path,
     get_writer,
     read_annotation_file,
@@ -303,7 +304,7 @@ def assert_same(read, written, *, notes=True, velocities=True):
 @pytest.mark.parametrize("fmt", ["csv", "json", "mid"])
 def test_round_trip_keeps_everything(tmp_path, fmt):
     path = write_events(EVENTS, tmp_path / f"out.{WRITERS[fmt].extension}", fmt,
-                        meta={"model": "drums"})
+                        metadata={"model": "drums"})
     assert path.suffix == f".{WRITERS[fmt].extension}"
     assert_same(read_annotations(path), EVENTS)
 
@@ -322,10 +323,30 @@ def test_csv_layout_is_fixed():
 
 def test_json_has_meta_and_rounded_times(tmp_path):
     path = write_events([Event(1.234567, "kick", 36, 90)], tmp_path / "o.json",
-                        meta={"model": "drums", "class_map": DRUMS})
+                        metadata={"model": "drums", "class_map": DRUMS})
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert doc["model"] == "drums" and doc["class_map"]["kick"] == [36, 35]
     assert doc["events"] == [{"time_s": 1.2346, "class": "kick", "midi_note": 36, "velocity": 90}]
+
+
+def test_write_options_are_not_json_metadata(tmp_path):
+    """Layout options shape the file; only ``metadata`` is recorded, so ``drums``/``pitched``
+    appear in JSON only when a caller puts them in the metadata on purpose."""
+    options = WriteOptions(drums=False, pitched=True, note_duration_s=0.2)
+    path = write_events(EVENTS, tmp_path / "o.json", options=options, metadata={"model": "keys"})
+    assert set(json.loads(path.read_text(encoding="utf-8"))) == {"format_version", "model", "events"}
+    path = write_events(EVENTS, tmp_path / "p.json", metadata={"drums": True})
+    assert json.loads(path.read_text(encoding="utf-8"))["drums"] is True
+    path = write_events([Event(0.5, "C4", 60, 80)], tmp_path / "p.csv", options=options,
+                        metadata={"model": "keys"})
+    assert path.read_text() == "time_s,pitch,velocity\n0.5000,60,80\n"
+
+
+@pytest.mark.parametrize("kwargs, message", [({"note_duration_s": 0}, "must be > 0"),
+                                             ({"program": 128}, r"0\.\.127")])
+def test_write_options_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        WriteOptions(**kwargs)
 
 
 @pytest.mark.parametrize("fmt", list(WRITERS))
@@ -336,8 +357,8 @@ def test_empty_events_write_valid_files(tmp_path, fmt):
 
 def test_midi_writer_pitched_and_durations(tmp_path):
     events = [Event(0.5, "C4", None, 80), Event(0.52, "C4", 60, 90), Event(1.0, "A#4", 70, 70)]
-    path = write_events(events, tmp_path / "p.mid", meta={"drums": False,
-                                                          "note_duration_s": 0.2})
+    path = write_events(events, tmp_path / "p.mid",
+                        options=WriteOptions(drums=False, note_duration_s=0.2))
     midi = pretty_midi.PrettyMIDI(str(path))
     (inst,) = midi.instruments
     assert not inst.is_drum
@@ -390,7 +411,7 @@ def test_writer_failure_leaves_old_file(tmp_path, monkeypatch):
     path = tmp_path / "hits.csv"
     path.write_bytes(b"old\n")
 
-    def boom(self, events, fh, meta):
+    def boom(self, events, fh, options, metadata):
         fh.write("time_s")
         raise RuntimeError("disk full")
 

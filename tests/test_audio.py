@@ -1,9 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 import soundfile as sf
 
 from softloc_cli import audio as audio_module
-from softloc_cli.audio import load_audio
+from softloc_cli.audio import TruncatedAudioWarning, load_audio
 from softloc_cli.errors import AudioLoadError
 
 from conftest import SAMPLE_RATE
@@ -74,6 +76,24 @@ def test_truncated_and_sample_free_wavs(tmp_path):
     sf.write(tmp_path / "zero.wav", np.zeros(0, np.float32), SAMPLE_RATE)
     with pytest.raises(AudioLoadError, match="holds no audio samples"):
         load_audio(tmp_path / "zero.wav", sample_rate=SAMPLE_RATE)
+
+
+@pytest.mark.parametrize("subtype, header_bytes", [("PCM_16", 44), ("FLOAT", 80)])
+def test_truncated_wav_warns_and_keeps_what_is_there(tmp_path, subtype, header_bytes):
+    """libsndfile clips ``frames`` to the bytes present, so a cut-off copy would pass as a short file."""
+    sf.write(tmp_path / "full.wav", np.zeros(3 * SAMPLE_RATE, np.float32), SAMPLE_RATE, subtype=subtype)
+    width = 2 if subtype == "PCM_16" else 4
+    data = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: header_bytes + 10 * width])  # header + 10 samples
+    with pytest.warns(TruncatedAudioWarning) as caught:
+        audio = load_audio(tmp_path / "cut.wav", sample_rate=SAMPLE_RATE)
+    assert len(audio) == 10
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path / 'cut.wav'}: file is truncated: header says 3.0 s, 0.0004 s read; transcribing what is there"
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the intact file: no warning
+        assert len(load_audio(tmp_path / "full.wav", sample_rate=SAMPLE_RATE)) == 3 * SAMPLE_RATE
 
 
 def test_missing_path_and_directory(tmp_path):

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from softloc_cli.batch import Job, PlanError, expand_inputs, plan_jobs
+from softloc_cli.errors import PlanError
+from softloc_cli.plan import Job, expand_inputs, plan_jobs
 
 EXT = {"mid": "mid", "csv": ".csv"}  # as WRITERS gives them (no dot), or with a dot
 

@@ -140,3 +140,18 @@ def test_hub_constants_match_checkpoint_layout():
 
     assert (hub.CONFIG_NAME, hub.WEIGHTS_NAME) == ("config.json", "model.safetensors")
     assert hub.CONFIG_NAME in hub.HUB_FILES and hub.WEIGHTS_NAME in hub.HUB_FILES
+
+
+def test_checkpoint_does_not_import_class_map_parsing():
+    """Dependencies run one way: classmap may build on pitch names, checkpoint loading never needs it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, softloc_cli.checkpoint as c\n"
+        "from softloc_cli.hub import resolve_model\n"
+        "assert c.read_config(resolve_model('piano')).pitched\n"
+        "assert not c.read_config(resolve_model('onsets')).pitched\n"
+        "assert 'softloc_cli.classmap' not in sys.modules, 'checkpoint imported classmap'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

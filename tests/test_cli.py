@@ -80,6 +80,8 @@ def test_json_carries_metadata(song, tmp_path, eventful_model_dir):
     assert data["model"] == "eventful"
     assert data["source"] == str(song)
     assert set(data["events"][0]) == {"time_s", "class", "midi_note", "velocity"}
+    # layout options (drum/pitched MIDI track) are not metadata
+    assert set(data) == {"format_version", "model", "source", "events"}
 
 
 def test_midi_is_gm_drums_on_channel_10(song, tmp_path, eventful_model_dir, eventful):
@@ -137,8 +139,32 @@ def test_output_file_with_two_inputs_is_a_usage_error(make_wav, tmp_path, tiny_m
     a, b = make_wav("a.wav", duration_s=0.5), make_wav("b.wav", duration_s=0.5)
     result = run("transcribe", a, b, "-m", tiny_model_dir, "-o", tmp_path / "hits.mid")
     assert result.exit_code == 2
-    assert error_lines(result) == [f"error: -o {tmp_path / 'hits.mid'} names a file but several inputs were given; pass a folder to -o"]
-    assert not (tmp_path / "hits.mid").exists()
+    out = tmp_path / "hits.mid"
+    assert error_lines(result) == [
+        f"error: -o {out} names a file, but 2 inputs need a folder: add a trailing / ({out}/) or create the folder first"
+    ]
+    assert not out.exists()
+
+
+def test_dotted_output_folder_needs_a_trailing_slash(make_wav, tmp_path, tiny_model_dir):
+    """``-o out.dir`` reads as a file because of the dot; the error says how to mean a folder,
+    and the trailing / or an existing folder then works."""
+    a, b = make_wav("a.wav", duration_s=0.3), make_wav("b.wav", duration_s=0.3)
+    out = tmp_path / "out.dir"
+    result = run("transcribe", a, b, "-m", tiny_model_dir, "-o", out)
+    assert result.exit_code == 2
+    assert f"add a trailing / ({out}/) or create the folder first" in result.stderr
+    result = run("transcribe", a, "-m", tiny_model_dir, "-o", out)  # one input: no format from ".dir"
+    assert result.exit_code == 2
+    assert "cannot tell the output format" in result.stderr and f"add a trailing / ({out}/)" in result.stderr
+    assert not out.exists()
+
+    result = run("transcribe", a, b, "-m", tiny_model_dir, "-o", f"{out}/", "-q")
+    assert result.exit_code == 0, result.output
+    assert files_under(out) == ["a.mid", "b.mid"]
+    result = run("transcribe", a, "-m", tiny_model_dir, "-o", out, "-f", "csv", "-q")  # now it exists
+    assert result.exit_code == 0, result.output
+    assert files_under(out) == ["a.csv", "a.mid", "b.mid"]
 
 
 @pytest.mark.parametrize(
@@ -176,6 +202,22 @@ def test_bad_files_fail_alone(make_wav, tmp_path, tiny_model_dir):
     assert "Traceback" not in result.output
     assert result.stdout == "2 written, 0 skipped, 4 failed (6 files)\n"
     assert files_under(tmp_path / "out") == ["a.csv", "z.csv"]
+
+
+def test_truncated_wav_is_transcribed_with_a_warning(tmp_path, tiny_model_dir):
+    import soundfile as sf
+
+    sf.write(tmp_path / "full.wav", np.zeros(3 * 24000, np.float32), 24000)  # PCM_16: 44-byte header
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes((tmp_path / "full.wav").read_bytes()[: 44 + 2 * 12000])  # half a second left
+    result = run("transcribe", cut, "-m", tiny_model_dir, "-o", tmp_path / "out", "-f", "csv")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {cut}: file is truncated: header says 3.0 s, 0.5 s read" in result.stderr
+    assert result.stdout == "1 written, 0 skipped, 0 failed (1 file)\n"
+    result = run("transcribe", cut, "-m", tiny_model_dir, "-o", tmp_path / "json", "--json")
+    (record,) = json.loads(result.stdout)["files"]
+    assert record["warnings"] == [f"{cut}: file is truncated: header says 3.0 s, 0.5 s read; transcribing what is there"]
+    assert run("transcribe", cut, "-m", tiny_model_dir, "-o", tmp_path / "q", "-q").stderr == ""
 
 
 def test_missing_input_is_a_usage_error_before_any_work(song, tmp_path):
@@ -268,7 +310,7 @@ def test_failed_write_leaves_no_partial_file(failure, exit_code, make_wav, tmp_p
     (out / "song.csv").write_bytes(b"previous run\n")
     writer = WRITERS["csv"]
 
-    def broken_write_to(events, fh, meta):
+    def broken_write_to(events, fh, options, metadata):
         fh.write("time_s,class,midi_no")
         raise failure
 
@@ -368,6 +410,15 @@ def test_verbose_names_model_and_timing(song, tmp_path, tiny_model_dir):
     assert result.exit_code == 0
     assert f"model tiny ({tiny_model_dir}) on cpu; classes low, high" in result.stderr
     assert f"{song}: 0 events, 2.0 s audio in" in result.stderr
+
+
+def test_progress_bar_on_a_terminal(song, tmp_path, tiny_model_dir, monkeypatch):
+    """The bar is drawn only on a terminal, so the other tests never render it."""
+    app_module = sys.modules["softloc_cli.cli.app"]
+    monkeypatch.setattr(app_module.stderr, "_force_terminal", True)
+    result = run("transcribe", song, "-m", tiny_model_dir, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "1 written, 0 skipped, 0 failed (1 file)\n"
 
 
 def test_silent_audio_gives_empty_outputs(make_wav, tmp_path, tiny_model_dir):

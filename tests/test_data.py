@@ -10,7 +10,6 @@ import pytest
 
 from softloc_cli.annotations import write_events
 from softloc_cli.data import (
-    ONSET_CLASS,
     CropSampler,
     FileEntry,
     TrackData,
@@ -21,7 +20,7 @@ from softloc_cli.data import (
     select_events,
 )
 from softloc_cli.errors import DatasetError, SoftlocError
-from softloc_cli.events import Event
+from softloc_cli.events import ONSET_CLASS, Event
 
 from conftest import hits_audio, write_wav
 
@@ -250,7 +249,7 @@ def test_load_tracks_names_a_class_that_never_appears(tmp_path, features):
 
 
 def test_disk_cache_is_read_on_the_second_load(tmp_path, features, monkeypatch):
-    import softloc_cli.audio
+    import softloc_cli.data
 
     entries = [FileEntry(*pair(tmp_path, "a", KICK_SNARE, duration_s=1.0))]
     cache = tmp_path / "cache"
@@ -260,7 +259,7 @@ def test_disk_cache_is_read_on_the_second_load(tmp_path, features, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("load_audio called although the features are cached")
 
-    monkeypatch.setattr(softloc_cli.audio, "load_audio", no_decoding)
+    monkeypatch.setattr(softloc_cli.data, "load_audio", no_decoding)
     (second,), _ = load_tracks(entries, classes=["kick", "snare"], feature_module=features, cache_dir=cache)
     np.testing.assert_array_equal(second.logmel, first.logmel)
     with pytest.raises(AssertionError, match="load_audio called"):  # without the cache it decodes again

@@ -129,10 +129,15 @@ def test_info_on_local_dir(scored_model):
     result = run("models", "info", scored_model)
     assert result.exit_code == 0, result.output
     n_params = count_parameters(SoftlocNet(read_config(scored_model).model))
-    assert "low (36), high (42)" in result.stdout and f"{n_params:,} parameters" in result.stdout
-    assert "softness_s=0.08" in result.stdout
+    assert f"{n_params:,} parameters" in result.stdout
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    assert rows["low"][:6] == ["low", "36", "0.3", "0.923", "0.947", "0.900"]  # MIDI, threshold, F1, P, R
+    assert rows["high"][:3] == ["high", "42", "0.3"] and rows["overall"][1] == "0.915"
+    assert "softloc: softness 80 ms, α 0.9" in result.stdout  # the loss, read from its settings
+    assert "42 files, 1.20 h, 1,200 events; left out: crash 12" in result.stdout
+    assert "=" not in result.stdout  # no dotted key=value dumps
     doc = json.loads(run("models", "info", scored_model, "--json").stdout)
-    assert doc["architecture"]["n_parameters"] == n_params
+    assert doc["architecture"]["n_parameters"] == n_params and doc["format"] == "softloc-cli/1"
     assert doc["classes"] == [{"name": "low", "midi_note": 36}, {"name": "high", "midi_note": 42}]
     assert doc["decode"]["threshold"] == 0.3 and doc["scores"] == SCORES
     missing = run("models", "info", scored_model.parent / "nope")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from softloc_cli.annotations import read_annotations, write_events
+from softloc_cli.annotations import WriteOptions, read_annotations, write_events
 from softloc_cli.classmap import expand_pitch_ranges, pitched_class_map
 from softloc_cli.cli import app
 from softloc_cli.errors import ConfigError
@@ -69,7 +69,7 @@ def test_note_scores_agree_with_per_pitch_onset_scores():
 
 def test_pitched_csv_round_trips(tmp_path):
     events = [Event(0.5, "C4", 60, 80), Event(0.75, "C2", 36, 64)]
-    path = write_events(events, tmp_path / "notes.csv", meta={"drums": False, "pitched": True})
+    path = write_events(events, tmp_path / "notes.csv", options=WriteOptions(drums=False, pitched=True))
     assert path.read_text().splitlines() == ["time_s,pitch,velocity", "0.5000,60,80", "0.7500,36,64"]
     assert read_annotations(path) == events  # 36 under "pitch" is C2, not a kick
 
@@ -78,7 +78,7 @@ def test_pitched_midi_notes_last_until_the_next_same_pitch_or_half_a_second(tmp_
     import pretty_midi
 
     events = [Event(0.0, "C4", 60, 90), Event(0.2, "C4", 60, 70), Event(0.1, "E4", 64, 50)]
-    path = write_events(events, tmp_path / "notes.mid", meta={"drums": False})
+    path = write_events(events, tmp_path / "notes.mid", options=WriteOptions(drums=False))
     instrument = pretty_midi.PrettyMIDI(str(path)).instruments[0]
     assert not instrument.is_drum
     notes = sorted((n.pitch, round(n.start, 3), round(n.end, 3), n.velocity) for n in instrument.notes)
@@ -176,4 +176,5 @@ def test_models_info_and_list_summarise_88_keys(tmp_path):
 def test_models_info_of_a_pitched_model(pitched_model_dir):
     result = run("models", "info", pitched_model_dir)
     assert result.exit_code == 0, result.output
-    assert "C4 (60), E4 (64)" in result.stdout and "[pitched]" in result.stdout
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    assert rows["C4"][1] == "60" and rows["E4"][1] == "64" and "2 pitches (one class per key)" in result.stdout

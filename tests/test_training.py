@@ -16,7 +16,8 @@ import pytest
 
 from softloc_cli.errors import ConfigError
 from softloc_cli.synthetic import write_dataset
-from softloc_cli.training import METRICS_LOG, STATE_DIR, THRESHOLD_GRID, load_recipe, make_config, train
+from softloc_cli.calibration import THRESHOLD_GRID
+from softloc_cli.training import METRICS_LOG, STATE_DIR, load_recipe, make_config, train
 
 TINY_MODEL = {"conv_channels": [4, 4], "rnn_hidden": 8}
 
@@ -94,7 +95,7 @@ def test_learns_precise_onsets_from_jittered_labels(tmp_path):
         steps=200, batch_size=8, lr=0.005, warmup_steps=20, val_every=200,
         val_window_s=0.02,  # calibrate thresholds and smoothing for 20 ms precision
         device="cpu", threads=1, seed=seed,
-        **{"loss.name": "softloc", "loss.softness_s": 0.05},  # softness ≈ the labels' σ
+        loss={"name": "softloc", "softness_s": 0.05},  # softness ≈ the labels' σ
     )
 
     train(config)
@@ -193,7 +194,7 @@ def test_resume_continues_exactly(tmp_path, small_data, stop_at, saved_step):
     resumed = tmp_path / "resumed"
     with pytest.raises(Interrupt):
         train(quick_config(small_data, resumed, **settings), on_event=interrupt)
-    assert json.loads((resumed / STATE_DIR / "state.json").read_text())["step"] == saved_step
+    assert json.loads((resumed / STATE_DIR / "state.json").read_text())["progress"]["step"] == saved_step
     assert not (resumed / "model.safetensors").exists()
 
     steps = []
@@ -273,7 +274,7 @@ def test_recipe_with_an_unknown_key_is_refused(tmp_path, text, key):
 def test_recipe_values_are_type_checked_and_flags_override_them(tmp_path):
     recipe = tmp_path / "recipe.toml"
     recipe.write_text("steps = 50\nbatch_size = 4\n[loss]\nsoftness_s = 0.06\n")
-    config = make_config(load_recipe(recipe), steps=70, **{"loss.name": "bce"})
+    config = make_config(load_recipe(recipe), steps=70, loss={"name": "bce"})
     assert (config.steps, config.batch_size, config.loss.softness_s, config.loss.name) == (70, 4, 0.06, "bce")
 
     recipe.write_text("steps = '50'\n")
@@ -303,7 +304,7 @@ def test_recipe_errors_name_the_file(tmp_path):
 def test_calibrate_gives_rare_classes_the_pooled_threshold_or_their_inherited_one():
     from softloc_cli.decode import DecodeConfig
     from softloc_cli.events import Event
-    from softloc_cli.training import MIN_CALIBRATION_EVENTS, calibrate
+    from softloc_cli.calibration import MIN_CALIBRATION_EVENTS, calibrate
 
     rate = 100.0
     n = 40  # "common" has 40 hits with peaks of 0.9; "rare" and "kept" have 5 with peaks of 0.12

@@ -16,6 +16,7 @@ CALIBRATE_EXAMPLES = """
 
   softloc models calibrate drums my-takes/ -o drums-my-room/
   softloc models calibrate ./my-model/ real-takes/ -o my-model-real/ --no-offset
+  softloc models calibrate drums my-taps/ -o drums-mine/ --taps
   softloc transcribe song.wav -m drums-my-room/ -o hits.mid
 """
 
@@ -31,6 +32,8 @@ def calibrate_cmd(
     window: Annotated[Optional[str], typer.Option("--window", "-w", help="Matching tolerance, e.g. 50ms.")] = None,
     offset: Annotated[bool, typer.Option("--offset/--no-offset",
                                          help="Also tune the global time offset (not for loose taps).")] = True,
+    taps: Annotated[bool, typer.Option("--taps", help="The annotations are loose taps: match the number of "
+                                                      "hits per class (not F1) and keep the time offset.")] = False,
     device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
@@ -42,7 +45,7 @@ def calibrate_cmd(
     window_s = duration(window, "--window") or 0.05
     check_new_directory(output)
     loaded = load_model(model, device=device.value if hasattr(device, "value") else device)
-    result = calibrate_model(loaded, data, window_s=window_s, offset=offset)
+    result = calibrate_model(loaded, data, window_s=window_s, offset=offset and not taps, rule="count" if taps else "f1")
     save_calibrated(loaded, result, output, data=str(data))
     before, after = result.before.pooled.overall.f1, result.after.pooled.overall.f1
     decode = result.decode

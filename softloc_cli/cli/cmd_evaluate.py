@@ -15,6 +15,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from ..classmap import parse_class_map
+from ..errors import ConfigError
 from .app import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, UsageError, VerboseOpt, app, duration, stderr, stdout, thresholds
 
 EXAMPLES = """
@@ -40,9 +42,6 @@ def _parse_classes(text: Optional[str]) -> Optional[list[str]]:
 
 def _check_options(paths, model, *, threshold, plot, plot_file, class_map, classes):
     """Flag combinations and values, checked before any file is read or model loaded."""
-    from ..classmap import parse_class_map
-    from ..errors import ConfigError
-
     if model is not None and len(paths) != 1:
         raise UsageError(f"--model takes one DATA folder (audio with sidecar annotations), got {len(paths)} paths")
     if model is None and len(paths) != 2:
@@ -93,12 +92,14 @@ def evaluate(
     ] = None,
     classes: Annotated[Optional[str], typer.Option("--classes", help="Score only these classes: kick,snare.")] = None,
     merge_classes: Annotated[
-        bool, typer.Option("--merge-classes", help="Ignore classes: score every event as one onset.")
+        bool, typer.Option("--merge-classes", help="Ignore classes: score every event as one onset "
+                           "(hits closer than 30 ms are one onset).")
     ] = False,
     notes: Annotated[
         Optional[bool],
         typer.Option("--notes/--no-notes", help="Also score note by note (mir_eval.transcription, pitch-aware "
-                     "onsets, offsets ignored). Default: on for multi-pitch models such as piano."),
+                     "onsets, offsets ignored). Default: on for multi-pitch models such as piano, and "
+                     "when REF and EST share no class name but both carry MIDI pitches."),
     ] = None,
     threshold: Annotated[
         Optional[str], typer.Option("--threshold", help="With --model: peak threshold 0–1, or per class: hihat=0.3")
@@ -124,6 +125,7 @@ def evaluate(
     when nothing could be paired or a file failed.
     """
 
+    # numpy, mir_eval and (for --model) torch load only when a command runs, not for --help
     from ..evaluation import evaluate_model, evaluate_pairs, find_annotated_audio, pair_annotations, write_scores_csv
 
     window_s = duration(window, "--window")
@@ -142,7 +144,7 @@ def evaluate(
         _report_unmatched(pairing, quiet=quiet, verbose=verbose, model=False)
         if not pairing.pairs:
             raise typer.Exit(_nothing_paired(paths, as_json))
-        evaluation = evaluate_pairs(pairing, notes=bool(notes), **options)
+        evaluation = evaluate_pairs(pairing, notes=notes, **options)
     else:
         from ..inference import load_model
 
@@ -170,14 +172,17 @@ def evaluate(
         if plot is not None and evaluation.plot is not None:
             from ..plot import plot_transcription
 
-            transcription, reference = evaluation.plot
-            plot_transcription(plot, transcription, labels=loaded.config.labels, decode=decode,
-                               reference=reference, title=f"{plot_file or stems[0]} — {loaded.name}")
+            shown = evaluation.plot
+            plot_transcription(plot, shown.transcription, labels=loaded.config.labels, decode=decode,
+                               reference=shown.reference, title=f"{shown.stem} — {loaded.name}")
             if talk:
                 stderr.print(f"plot written to {plot}", markup=False, soft_wrap=True)
         elif plot is not None and talk:
             stderr.print(f"no plot: {plot_file or stems[0]} could not be transcribed", markup=False, soft_wrap=True)
 
+    if not quiet:
+        for warning in evaluation.warnings:
+            stderr.print(f"[yellow]warning:[/yellow] {escape(warning)}", markup=True, soft_wrap=True)
     for result in evaluation.failed:
         if not as_json:
             stderr.print(f"[red]error:[/red] {escape(result.stem)}: {escape(result.error)}", markup=True, soft_wrap=True)
@@ -186,14 +191,14 @@ def evaluate(
             if result.dropped:
                 shown = ", ".join(f"{k} ({n})" for k, n in list(result.dropped.items())[:6])
                 stderr.print(f"{result.stem}: left out {shown}", markup=False, soft_wrap=True)
-    if csv_path is not None and evaluation.pooled is not None:
-        write_scores_csv(evaluation.pooled, csv_path)
+    if csv_path is not None and evaluation.scores is not None:
+        write_scores_csv(evaluation.scores, csv_path)
     if as_json:
         json.dump(evaluation.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
-    elif evaluation.pooled is not None and not quiet:
+    elif evaluation.scores is not None and not quiet:
         stdout.print(scores_table(evaluation))
-    if evaluation.failed or evaluation.pooled is None:
+    if evaluation.failed or evaluation.scores is None:
         raise typer.Exit(1)
 
 
@@ -233,9 +238,8 @@ def scores_table(evaluation):
     """A rich table: one row per class, overall pooled, and the mean of per-file scores."""
     from rich.table import Table
 
-    pooled = evaluation.pooled
-    scores = pooled.pooled
-    n = pooled.n_files
+    scores = evaluation.scores.pooled
+    n = evaluation.scores.n_files
     title = f"±{1000 * scores.window_s:g} ms window, {n} file{'s' if n != 1 else ''}; deviations est − ref in ms"
     if evaluation.model:
         title = f"{evaluation.model}: {title}"
@@ -254,7 +258,7 @@ def scores_table(evaluation):
             row(name, s)
     table.add_section()
     row("overall (pooled)", scores.overall, style="bold")
-    mean = pooled.mean_per_file["overall"]
+    mean = evaluation.scores.mean_per_file["overall"]
     table.add_row("mean per file", f"{mean['precision']:.3f}", f"{mean['recall']:.3f}", f"{mean['f1']:.3f}",
                   "", "", "", "", "")
     if evaluation.notes is not None:

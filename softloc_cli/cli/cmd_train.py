@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .app import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, UsageError, app, duration, stderr, stdout
+from .app import DeviceOpt, JsonOpt, QuietOpt, UsageError, app, duration, stderr, stdout
 
 EXAMPLES = """
 [b]Examples[/b]
 
+  softloc train my-taps/ --init drums -o my-model/             # fine-tune on your taps (softness measured)
   softloc train my-taps/ --init drums --softness 80ms -o my-model/
   softloc train data/train --val data/val --classes kick,snare,hihat --steps 6000 -o drums-v2/
   softloc train data/ --recipe recipes/drums.toml -o drums/ --device cuda
@@ -31,20 +33,27 @@ class LossName(str, Enum):
     bootstrap = "bootstrap"
 
 
+InitOpt = Annotated[
+    Optional[str],
+    typer.Option("--init", "-m", "--model",
+                 help="Fine-tune this model: a bundled name (drums, onsets, piano), a directory or hf://owner/name."),
+]
+
+
 @app.command(epilog=EXAMPLES)
 def train(
     data: Annotated[Optional[Path], typer.Argument(help="Folder of audio + same-stem annotations, or a manifest CSV.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")] = ...,
     val: Annotated[Optional[Path], typer.Option("--val", help="Validation folder (default: 10% of DATA).")] = None,
-    init: ModelOpt = None,
-    classes: Annotated[Optional[str], typer.Option("--classes", help="Comma-separated classes, e.g. kick,snare,hihat.")] = None,
+    init: InitOpt = None,
+    classes: Annotated[Optional[str], typer.Option("--classes", help="Comma-separated classes (default: those of --init plus new labels, else every label in DATA).")] = None,
     class_map: Annotated[Optional[str], typer.Option("--class-map", help='Label map, e.g. "kick=35,36 snare=38,40".')] = None,
     loss: Annotated[Optional[LossName], typer.Option("--loss", help="softloc, sll, mc, bce, smoothed or bootstrap.")] = None,
-    softness: Annotated[Optional[str], typer.Option("--softness", help="Label uncertainty, e.g. 80ms (SoftLoc's s).")] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimizer steps.")] = None,
+    softness: Annotated[Optional[str], typer.Option("--softness", help="How far off your labels are, e.g. 80ms, or auto (measured against --init; the default when fine-tuning).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimizer steps (default: 3000; fine-tuning: sized to the audio).")] = None,
     epochs: Annotated[Optional[float], typer.Option("--epochs", min=0.01, help="Passes over the training audio (instead of --steps).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Crops per step.")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Adam learning rate.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Adam learning rate (default 1e-3; fine-tuning 3e-4).")] = None,
     label_noise: Annotated[Optional[str], typer.Option("--label-noise", help="Experiments: jitter training labels by N(0, σ²), e.g. 50ms.")] = None,
     label_shift: Annotated[Optional[str], typer.Option("--label-shift", help="Experiments: move each training file's labels by ±δ, e.g. 50ms.")] = None,
     device: DeviceOpt = None,
@@ -56,7 +65,8 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Train or fine-tune a model; loosely timed labels are fine (SoftLoc loss)."""
-    from ..training import load_recipe, make_config, train as run_training
+    from ..train_state import check_resume_flags, saved_config
+    from ..training import TrainConfig, load_recipe, make_config, train as run_training
 
     if epochs is not None and steps is not None:
         raise UsageError("give --steps or --epochs, not both")
@@ -66,15 +76,17 @@ def train(
         raise UsageError(f"DATA {str(data)!r} does not exist")
     if val is not None and not val.exists():
         raise UsageError(f"--val {str(val)!r} does not exist")
-    overrides = {
+    auto_softness = softness is not None and softness.strip().lower() == "auto"
+    flags = {
         "data": str(data) if data else None,
         "val": str(val) if val else None,
         "output": str(output),
         "init": init,
         "classes": [c.strip() for c in classes.split(",") if c.strip()] if classes else None,
         "class_map": class_map,
-        "loss.name": loss.value if loss else None,
-        "loss.softness_s": duration(softness, "--softness"),
+        "loss": {"name": loss.value if loss else None,
+                 "softness_s": None if auto_softness else duration(softness, "--softness")},
+        "auto_softness": True if auto_softness else (False if softness is not None else None),
         "steps": steps,
         "epochs": epochs,
         "batch_size": batch_size,
@@ -85,7 +97,15 @@ def train(
         "seed": seed,
         "cache_dir": str(cache_dir) if cache_dir else None,
     }
-    config = make_config(load_recipe(recipe) if recipe else None, **overrides)
+    if resume:
+        config = saved_config(output, TrainConfig)
+        check_resume_flags(config, flags)
+    else:
+        recipe_data = load_recipe(recipe) if recipe else {}
+        fine_tuning = (init or recipe_data.get("init")) is not None
+        if flags["auto_softness"] is None and fine_tuning and "softness_s" not in recipe_data.get("loss", {}):
+            flags["auto_softness"] = True  # fine-tuning measures the taps' spread unless told otherwise
+        config = make_config(recipe_data, **flags)
     reporter = _Reporter(enabled=not (quiet or as_json))
     with reporter:
         result = run_training(config, resume=resume, on_event=reporter)
@@ -99,6 +119,7 @@ def train(
         "seconds": round(result.seconds, 1),
         "validation": result.scores["validation"],
         "peak_share": result.scores.get("peak_share"),
+        "tap_spread": asdict(result.tap_spread) if result.tap_spread else None,
         "decode": {"thresholds": {c: result.decode.threshold_for(c) for c in result.scores["validation"]["classes"]},
                    "smooth_s": result.decode.smooth_s, "time_offset_s": result.decode.time_offset_s},
     }
@@ -111,16 +132,19 @@ def train(
             f"wrote {result.output} after {result.steps} steps ({result.seconds:.0f} s); "
             f"validation F1 {overall['f1']:.3f}{f' ({per_class})' if per_class else ''}; best step {result.best_step}"
         )
+        shown = _class_scores(summary["decode"]["thresholds"], fmt="{:g}")
+        if shown:
+            stdout.print(f"stored thresholds: {shown}", markup=False)
 
 
 MAX_LISTED_CLASSES = 12  # an 88-key model's per-class F1s stay in config.json / metrics.jsonl
 
 
-def _class_scores(scores: dict[str, float], sep: str = ", ") -> str:
+def _class_scores(scores: dict[str, float], sep: str = ", ", fmt: str = "{:.3f}") -> str:
     """``kick 0.912, snare 0.884`` for a few classes; empty for many."""
     if len(scores) > MAX_LISTED_CLASSES:
         return ""
-    return sep.join(f"{name} {value:.3f}" for name, value in scores.items())
+    return sep.join(f"{name} {fmt.format(value)}" for name, value in scores.items())
 
 
 class _Reporter:
@@ -150,7 +174,22 @@ class _Reporter:
 
     def __call__(self, event: dict) -> None:
         kind = event["kind"]
-        if kind == "data" and self.log:
+        if kind == "classes" and self.log:
+            counts = event["counts"]
+            shown = ", ".join(f"{name} ({counts[name]})" for name in list(counts)[:MAX_LISTED_CLASSES])
+            more = f" and {len(counts) - MAX_LISTED_CLASSES} more" if len(counts) > MAX_LISTED_CLASSES else ""
+            new = f"; new: {', '.join(event['new'])}" if event["new"] else ""
+            stderr.print(f"classes: {shown}{more}{new}", markup=False)
+        elif kind == "softness" and self.log:
+            spread = event["spread"]
+            if spread is None:
+                stderr.print(f"softness: no taps matched the base model's detections; "
+                             f"using {1000 * event['softness_s']:.0f} ms", markup=False)
+            else:
+                stderr.print(f"your taps are off by about {1000 * spread['sigma_s']:.0f} ms "
+                             f"({spread['n_matched']} of {spread['n_taps']} taps matched); "
+                             f"softness {1000 * event['softness_s']:.0f} ms", markup=False)
+        elif kind == "data" and self.log:
             train, val = event["train"], event["val"]
             events = train["events"]
             if len(events) > MAX_LISTED_CLASSES:

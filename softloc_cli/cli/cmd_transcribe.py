@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
 
+from ..annotations import WRITERS
 from .app import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, UsageError, VerboseOpt, app, stderr, stdout, thresholds
+
+from ..plan import Job, expand_inputs, plan_jobs, resolve_output
+
+if TYPE_CHECKING:
+    from ..batch import FileRecord
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -32,36 +37,14 @@ class Format(str, Enum):
     all = "all"
 
 
-def _resolve_formats(formats: list[Format], output: Optional[Path], single_input: bool) -> tuple[list[str], bool]:
-    """Formats to write and whether ``-o`` names one file (one input, one format, a file suffix)."""
-    from ..annotations import WRITERS, format_for_path
-
-    names = [f.value for f in formats]
-    if "all" in names:
-        names = list(WRITERS)
-    names = list(dict.fromkeys(names))
-    names_file = output is not None and output.suffix != "" and not output.is_dir()
-    if not names_file:
-        return names or ["mid"], False
-    if not single_input:
-        raise UsageError(f"-o {output} names a file but several inputs were given; pass a folder to -o")
-    try:
-        implied = format_for_path(output)
-    except Exception as exc:
-        raise UsageError(f"-o {output}: {exc}") from None
-    if names and names != [implied]:
-        raise UsageError(f"-o {output} implies format {implied!r} but -f asks for {', '.join(names)}")
-    return [implied], True
-
-
 def _progress(enabled: bool):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
-        TimeRemainingColumn(),
+        TextColumn("{task.completed:.0f} s audio"),  # the length is unknown until the file is decoded
+        TimeElapsedColumn(),
         console=stderr,
         disable=not enabled,
         transient=True,
@@ -72,8 +55,11 @@ def _progress(enabled: bool):
 def transcribe(
     inputs: Annotated[list[str], typer.Argument(help="Audio files, folders or quoted glob patterns.", show_default=False)],
     output: Annotated[
-        Optional[Path],
-        typer.Option("--output", "-o", help="Output file (one input) or folder; default: beside each input."),
+        Optional[str],  # a str, not a Path: Path() drops the trailing / that marks "out.dir/" a folder
+        typer.Option(
+            "--output", "-o", metavar="PATH",
+            help="Output file (one input) or folder (end it with / if its name has a dot); default: beside each input.",
+        ),
     ] = None,
     formats: Annotated[
         list[Format], typer.Option("--format", "-f", help="mid, csv, json, labels or all; repeatable. Default mid.")
@@ -96,18 +82,12 @@ def transcribe(
     as_json: JsonOpt = False,
 ) -> None:
     """Transcribe audio into drum hits or note onsets."""
-
-    from ..annotations import WRITERS, write_events
-    from ..batch import PlanError, expand_inputs, plan_jobs
-    from ..errors import SoftlocError
-
-    try:
-        sources = expand_inputs(inputs, recursive=recursive)
-    except PlanError as exc:
-        raise UsageError(str(exc)) from None
-    names, single_file = _resolve_formats(formats, output, single_input=len(sources) == 1)
+    # PlanError is a UsageError: the app prints it and exits 2, before any model is loaded
+    sources = expand_inputs(inputs, recursive=recursive)
+    names, output_path, single_file = resolve_output(output, [f.value for f in formats], n_inputs=len(sources))
     if plot is not None:
-        from ..plot import PlotError, check_plot_path, plot_transcription, require_matplotlib
+        # plot pulls numpy (and matplotlib when drawing): kept off the --help path
+        from ..plot import PlotError, check_plot_path, require_matplotlib
 
         if len(sources) != 1:
             raise UsageError(f"--plot draws one file but {len(sources)} inputs were given")
@@ -116,16 +96,13 @@ def transcribe(
             check_plot_path(plot)
         except PlotError as exc:
             raise UsageError(f"--plot: {exc}") from None
-    try:
-        jobs = plan_jobs(
-            sources,
-            formats=names,
-            extensions={n: WRITERS[n].extension for n in names},
-            output=output,
-            single_file_output=single_file,
-        )
-    except PlanError as exc:
-        raise UsageError(str(exc)) from None
+    jobs = plan_jobs(
+        sources,
+        formats=names,
+        extensions={n: WRITERS[n].extension for n in names},
+        output=output_path,
+        single_file_output=single_file,
+    )
 
     if dry_run:
         for job in jobs:
@@ -134,7 +111,8 @@ def transcribe(
                 stdout.print(f"{job.source} -> {path} ({state})", markup=False)
         return
 
-    from ..inference import load_model, transcribe_file
+    from ..batch import transcribe_batch  # imports torch (2 s): only once there is work to do
+    from ..inference import load_model
 
     loaded = load_model(model, device=device.value if hasattr(device, "value") else device)
     decode = loaded.config.decode
@@ -146,64 +124,62 @@ def transcribe(
             markup=False,
             soft_wrap=True,
         )
-    meta = {"model": loaded.name, "drums": loaded.config.drums, "pitched": loaded.config.pitched}
 
-    records, failed = [], 0
+    def draw(job: Job, result) -> None:
+        from ..plot import plot_transcription  # numpy, matplotlib
+
+        plot_transcription(plot, result, labels=loaded.config.labels, decode=decode, title=job.source.name)
+
     show_progress = not (quiet or as_json) and stderr.is_terminal
     with _progress(show_progress) as progress:
-        for index, job in enumerate(jobs, 1):
-            pending = job.pending(overwrite)
-            record = {"input": str(job.source), "outputs": [str(p) for p in job.outputs.values()]}
-            if not pending and plot is None:
-                records.append({**record, "status": "skipped", "reason": "outputs exist (use --overwrite)"})
-                continue
-            task = progress.add_task(f"[{index}/{len(jobs)}] {job.source.name}", total=None)
-            started = time.perf_counter()
-            try:
-                result = transcribe_file(
-                    loaded,
-                    job.source,
-                    decode=decode,
-                    on_progress=lambda done: progress.update(task, completed=done),
-                )
-                for fmt, path in pending.items():
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    write_events(result.events, path, fmt, meta={**meta, "source": str(job.source)})
-                if plot is not None:
-                    plot_transcription(plot, result, labels=loaded.config.labels, decode=decode, title=job.source.name)
-            except (SoftlocError, OSError) as exc:  # OSError: an output that cannot be written
-                failed += 1
-                message = " ".join(str(exc).split()) or type(exc).__name__
-                records.append({**record, "status": "failed", "error": message})
-                if not as_json:
-                    stderr.print(f"[red]error:[/red] {escape(message)}", markup=True, soft_wrap=True)
-                continue
-            finally:
-                progress.remove_task(task)
-            elapsed = time.perf_counter() - started
-            status = {"status": "written"} if pending else {"status": "skipped", "reason": "outputs exist (use --overwrite)"}
-            records.append({**record, **status, "events": len(result.events), "duration_s": round(result.duration_s, 3)})
-            if verbose and not quiet:
+        tasks: dict[Path, object] = {}
+        position = {job.source: index for index, job in enumerate(jobs, 1)}
+
+        def on_progress(job: Job, done_s: float) -> None:
+            if job.source not in tasks:
+                tasks[job.source] = progress.add_task(f"[{position[job.source]}/{len(jobs)}] {job.source.name}", total=None)
+            progress.update(tasks[job.source], completed=done_s)
+
+        def on_file(record: FileRecord) -> None:
+            if record.source in tasks:
+                progress.remove_task(tasks[record.source])
+            if not quiet:
+                for message in record.warnings:
+                    stderr.print(f"[yellow]warning:[/yellow] {escape(message)}", markup=True, soft_wrap=True)
+            if record.status == "failed" and not as_json:
+                stderr.print(f"[red]error:[/red] {escape(record.error)}", markup=True, soft_wrap=True)
+            elif verbose and not quiet and record.n_events is not None:
                 stderr.print(
-                    f"{job.source}: {len(result.events)} events, {result.duration_s:.1f} s audio in {elapsed:.2f} s",
+                    f"{record.source}: {record.n_events} events, {record.duration_s:.1f} s audio in {record.seconds:.2f} s",
                     markup=False,
                     soft_wrap=True,
                 )
+
+        records = transcribe_batch(
+            loaded,
+            jobs,
+            overwrite=overwrite,
+            decode=decode,
+            metadata={"model": loaded.name},
+            on_result=draw if plot is not None else None,
+            on_file=on_file,
+            on_progress=on_progress,
+        )
     _report(records, as_json=as_json, quiet=quiet, model=loaded.name)
-    if failed:
+    if any(r.status == "failed" for r in records):
         raise typer.Exit(1)
 
 
-def _report(records: list[dict], *, as_json: bool, quiet: bool, model: str) -> None:
-    counts = {s: sum(r["status"] == s for r in records) for s in ("written", "skipped", "failed")}
+def _report(records: list[FileRecord], *, as_json: bool, quiet: bool, model: str) -> None:
+    counts = {s: sum(r.status == s for r in records) for s in ("written", "skipped", "failed")}
     if as_json:
-        json.dump({"model": model, **counts, "files": records}, sys.stdout, indent=2)
+        json.dump({"model": model, **counts, "files": [r.to_dict() for r in records]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     if quiet:
         return
     for record in records:
-        if record["status"] == "skipped":
-            stderr.print(f"skipped {record['input']}: {record['reason']}", markup=False, soft_wrap=True)
+        if record.status == "skipped":
+            stderr.print(f"skipped {record.source}: {record.reason}", markup=False, soft_wrap=True)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     stdout.print(f"{summary} ({len(records)} file{'s' if len(records) != 1 else ''})")
