@@ -158,9 +158,7 @@ def main() -> int:
     write_wav(long_wav, clip, rate, repeats=max(1, round(minutes * 60 / clip_s)))
     size_mb = long_wav.stat().st_size / 2**20
     print(f"\nmemory  peak RSS, one process per case; {minutes:.0f} min synthetic WAV, 44.1 kHz stereo 16-bit ({size_mb:.0f} MiB)")
-    softloc = [str(Path(sys.executable).parent / "softloc")]  # the installed console script
-    if not Path(softloc[0]).exists():
-        softloc = [sys.executable, "-c", "from softloc_cli.cli import main; main()"]
+    softloc = [sys.executable, "-m", "softloc_cli"]  # the command, installed or not
     model_args = ["-m", spec] if spec else []
     cases = [
         ("python + torch + librosa + softloc imported", [sys.executable, "-c", "import torch, librosa, softloc_cli.inference, softloc_cli.annotations"]),

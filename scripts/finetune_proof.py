@@ -8,6 +8,7 @@ Appends one JSON record per run to ``--out``.
 
     python scripts/finetune_proof.py --case tr808 --init drums --taps data/ft/tr808/taps-s50 \\
         --test data/ft/tr808/test --loss softloc --loss bce --out recipes/results/finetune_proof.jsonl
+    python scripts/finetune_proof.py --report recipes/results/finetune_proof.jsonl   # markdown table
 """
 
 from __future__ import annotations
@@ -39,12 +40,28 @@ def score(model_spec: str, folder: Path, window_s: float = 0.05) -> dict:
             "n_ref": pooled.overall.n_ref}
 
 
+def report(path: Path) -> None:
+    """One markdown row per run: base → tuned F1 (per class), time, steps, measured softness."""
+    print("| case | loss | settings | base F1 | tuned F1 | gain | per class (tuned) | train time | steps | "
+          "taps off by (measured) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for line in path.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        spread = r["tap_spread"]
+        measured = f"{1000 * spread['sigma_s']:.0f} ms" if spread else "–"
+        classes = ", ".join(f"{k} {v:.3f}" for k, v in r["tuned"]["per_class"].items())
+        settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items() if k != "classes") or "defaults"
+        print(f"| {r['case']} | {r['loss']} | {settings} | {r['base']['f1']:.3f} | {r['tuned']['f1']:.3f} | "
+              f"{100 * r['gain']:+.1f} | {classes} | {r['train_seconds'] / 60:.1f} min | {r['steps']} | {measured} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--case", required=True, help="name of this case in the results")
-    ap.add_argument("--init", required=True, help="base model spec")
-    ap.add_argument("--taps", type=Path, required=True, help="folder of audio + tapped annotations")
-    ap.add_argument("--test", type=Path, required=True, help="folder of other audio + exact annotations")
+    ap.add_argument("--report", type=Path, default=None, help="print the results in this JSONL file and exit")
+    ap.add_argument("--case", help="name of this case in the results")
+    ap.add_argument("--init", help="base model spec")
+    ap.add_argument("--taps", type=Path, help="folder of audio + tapped annotations")
+    ap.add_argument("--test", type=Path, help="folder of other audio + exact annotations")
     ap.add_argument("--loss", action="append", default=None, help="softloc (default) and/or bce")
     ap.add_argument("--steps", type=int, default=None, help="override the sized default")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
@@ -52,8 +69,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", type=Path, default=None, help="keep the fine-tuned models under this folder")
-    ap.add_argument("--out", type=Path, required=True, help="JSONL file to append to")
+    ap.add_argument("--out", type=Path, help="JSONL file to append to")
     args = ap.parse_args()
+    if args.report:
+        return report(args.report)
+    if not (args.case and args.init and args.taps and args.test and args.out):
+        ap.error("--case, --init, --taps, --test and --out are needed to run a case")
 
     extra = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     base = score(args.init, args.test)

@@ -54,7 +54,7 @@ DEFAULT_STEPS = 3000  # from scratch (the prototype: 3,000 steps ≈ 15 CPU-minu
 FINETUNE_PASSES = 60  # fine-tuning: crops of 60 × the tapped audio ...
 FINETUNE_STEPS = (100, 600)  # ... but at least / at most this many steps
 FINETUNE_DEFAULTS: dict[str, Any] = {  # a recipe under the user's own recipe and flags when fine-tuning
-    "lr": 3e-4, "warmup_steps": 20, "val_every": 50, "early_stop": 4,
+    "lr": 1e-3, "freeze_frontend": True, "warmup_steps": 20, "val_every": 50, "early_stop": 4,
     "loss": {"alpha_schedule": "constant", "alpha_start": 0.9, "sll_weight": 32.0},  # the bundled models' final mix
 }
 
@@ -265,7 +265,7 @@ def train(config: TrainConfig, *, resume: bool = False,
             if anchor is not None and config.anchor_weight > 0:
                 penalty = sum(((p - anchor[n]) ** 2).sum() for n, p in net.named_parameters() if n in anchor)
                 loss = loss + config.anchor_weight * penalty
-                parts["anchor"] = float(penalty)
+                parts["anchor"] = float(penalty.detach())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if head_only:  # Adam skips parameters without a gradient; DDP still reduces them all

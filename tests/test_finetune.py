@@ -219,3 +219,20 @@ def test_resume_refuses_flags_that_would_be_ignored(small, tmp_path):
     assert result.exit_code == 1
     assert "lr" in result.stderr and "loss.softness_s" in result.stderr and "differ" in result.stderr
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_anchor_weight_holds_the_body_near_the_base_model(small, tmp_path):
+    """L2-SP: with a strong pull towards the init weights the recurrent layer moves far less."""
+    from safetensors.torch import load_file
+
+    train(tiny(small, tmp_path / "base", steps=2))
+    base = load_file(str(tmp_path / "base" / "model.safetensors"))
+    moved = {}
+    for weight in (0.0, 100.0):
+        out = tmp_path / f"anchor-{weight}"
+        train(tiny(small, out, init=str(tmp_path / "base"), model=None, steps=6, lr=0.01, warmup_steps=1,
+                   head_only_steps=0, anchor_weight=weight, val_every=6))
+        tuned = load_file(str(out / "model.safetensors"))
+        moved[weight] = sum(float((tuned[k] - base[k]).abs().sum()) for k in base if k.startswith("rnn."))
+
+    assert moved[0.0] > 0 and moved[100.0] < 0.5 * moved[0.0], moved

@@ -53,7 +53,7 @@ def train(
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimizer steps (default: 3000; fine-tuning: sized to the audio).")] = None,
     epochs: Annotated[Optional[float], typer.Option("--epochs", min=0.01, help="Passes over the training audio (instead of --steps).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Crops per step.")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Adam learning rate (default 1e-3; fine-tuning 3e-4).")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Adam learning rate (default 1e-3).")] = None,
     label_noise: Annotated[Optional[str], typer.Option("--label-noise", help="Experiments: jitter training labels by N(0, σ²), e.g. 50ms.")] = None,
     label_shift: Annotated[Optional[str], typer.Option("--label-shift", help="Experiments: move each training file's labels by ±δ, e.g. 50ms.")] = None,
     device: DeviceOpt = None,
