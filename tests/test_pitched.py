@@ -114,7 +114,7 @@ def test_evaluate_a_pitched_model_scores_notes(tmp_path, pitched_model_dir):
     assert report["notes"]["tp"] == report["overall"]["tp"]
     assert report["notes"]["n_est"] == report["overall"]["n_est"] > 0
     table = run("evaluate", "--model", pitched_model_dir, data)
-    assert "mir_eval.transcription" in table.stdout
+    assert "notes (pitch + onset)" in table.stdout
     off = json.loads(run("evaluate", "--model", pitched_model_dir, data, "--json", "--no-notes").stdout)
     assert off["notes"] is None
 

@@ -246,7 +246,7 @@ def scores_table(evaluation):
     table = Table(title=title, title_justify="left")
     table.add_column("class", no_wrap=True)
     for name in ("P", "R", "F1", "TP", "FP", "FN", "mean dev", "median dev"):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", min_width=5)  # numbers never shrink to "0.…"
 
     def row(name, s, style=None):
         table.add_row(name, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.tp), str(s.fp),
@@ -263,6 +263,6 @@ def scores_table(evaluation):
                   "", "", "", "", "")
     if evaluation.notes is not None:
         n = evaluation.notes
-        table.add_row("notes (mir_eval.transcription)", f"{n.precision:.3f}", f"{n.recall:.3f}", f"{n.f1:.3f}",
+        table.add_row("notes (pitch + onset)", f"{n.precision:.3f}", f"{n.recall:.3f}", f"{n.f1:.3f}",
                       str(n.tp), str(n.n_est - n.tp), str(n.n_ref - n.tp), "", "", style="bold")
     return table
