@@ -113,8 +113,10 @@ def pick_threshold(activations, references, *, labels, frame_rate_hz, decode: De
 
     values = np.array([quality(t) for t in THRESHOLD_GRID])
     floor = values.max() - (COUNT_PLATEAU if rule == "count" else F1_PLATEAU)
-    if base_threshold is not None and quality(base_threshold) >= floor:
-        return float(base_threshold)
+    if base_threshold is not None:
+        on_grid = base_threshold in THRESHOLD_GRID
+        if (values[THRESHOLD_GRID.index(base_threshold)] if on_grid else quality(base_threshold)) >= floor:
+            return float(base_threshold)
     return THRESHOLD_GRID[_plateau_middle(values >= floor)]
 
 

@@ -270,20 +270,25 @@ def estimate_tap_spread(taps: list[list[Event]], detections: list[list[Event]], 
 
 # --------------------------------------------------------------------------- naive references
 
-def nearest_deviations(taps: list[list[Event]], detections: list[list[Event]], *,
-                       max_offset_s: float = 0.25) -> np.ndarray:
-    """tap − nearest same-label detection within the window (the naive measure; biased low)."""
-    out = []
+def _same_label_groups(taps: list[list[Event]], detections: list[list[Event]]):
+    """``(tap times, detection times)`` of each label in each file that has detections of it."""
     for file_taps, file_dets in zip(taps, detections):
         det_groups = _group(file_dets)
         for label, x in _group(file_taps).items():
             d = det_groups.get(label)
-            if d is None or len(d) == 0:
-                continue
-            i = np.clip(np.searchsorted(d, x), 1, max(len(d) - 1, 1))
-            left, right = d[np.maximum(i - 1, 0)], d[np.minimum(i, len(d) - 1)]
-            dev = np.where(np.abs(x - left) <= np.abs(x - right), x - left, x - right)
-            out.append(dev[np.abs(dev) <= max_offset_s])
+            if d is not None and len(d):
+                yield x, d
+
+
+def nearest_deviations(taps: list[list[Event]], detections: list[list[Event]], *,
+                       max_offset_s: float = 0.25) -> np.ndarray:
+    """tap − nearest same-label detection within the window (the naive measure; biased low)."""
+    out = []
+    for x, d in _same_label_groups(taps, detections):
+        i = np.clip(np.searchsorted(d, x), 1, max(len(d) - 1, 1))
+        left, right = d[np.maximum(i - 1, 0)], d[np.minimum(i, len(d) - 1)]
+        dev = np.where(np.abs(x - left) <= np.abs(x - right), x - left, x - right)
+        out.append(dev[np.abs(dev) <= max_offset_s])
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -295,15 +300,10 @@ def one_to_one_deviations(taps: list[list[Event]], detections: list[list[Event]]
 
     out = []
     big = 1e6
-    for file_taps, file_dets in zip(taps, detections):
-        det_groups = _group(file_dets)
-        for label, x in _group(file_taps).items():
-            d = det_groups.get(label)
-            if d is None or len(d) == 0:
-                continue
-            cost = np.abs(x[:, None] - d[None, :])
-            cost = np.where(cost <= max_offset_s, cost, big)
-            rows, cols = linear_sum_assignment(cost)
-            keep = cost[rows, cols] < big
-            out.append(x[rows[keep]] - d[cols[keep]])
+    for x, d in _same_label_groups(taps, detections):
+        cost = np.abs(x[:, None] - d[None, :])
+        cost = np.where(cost <= max_offset_s, cost, big)
+        rows, cols = linear_sum_assignment(cost)
+        keep = cost[rows, cols] < big
+        out.append(x[rows[keep]] - d[cols[keep]])
     return np.concatenate(out) if out else np.zeros(0)

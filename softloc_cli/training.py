@@ -371,17 +371,17 @@ def finish(net, run: Run, device: str, *, steps: int, best_step: int, seconds: f
     """Calibrate the decode settings on validation data and write the model directory."""
     config, labels, rate = run.config, run.labels, run.ckpt.features.frame_rate_hz
     net.eval()
-    acts = [activations_from_logmel(net, t.logmel, device, frame_rate_hz=rate) for t in run.val_tracks]
+    tracks = _calibration_tracks(run)
+    by_audio = {t.entry.audio: activations_from_logmel(net, t.logmel, device, frame_rate_hz=rate) for t in tracks}
+    acts = [by_audio[t.entry.audio] for t in run.val_tracks]
     refs = [t.events for t in run.val_tracks]
     decode = run.ckpt.decode
     if config.calibrate:
         # Loose taps cannot place a global offset: in scripts/finetune_demo.py an offset taken
         # from them moved hits by 15 ms, so it is calibrated only on a separate --val set.
-        tracks = _calibration_tracks(run)
-        decode = calibrate([activations_from_logmel(net, t.logmel, device, frame_rate_hz=rate) for t in tracks],
-                           [t.events for t in tracks], labels=labels, frame_rate_hz=rate, base=decode,
-                           window_s=_calibration_window(config), offset=bool(config.val),
-                           rule=_calibration_rule(config))
+        decode = calibrate([by_audio[t.entry.audio] for t in tracks], [t.events for t in tracks], labels=labels,
+                           frame_rate_hz=rate, base=decode, window_s=_calibration_window(config),
+                           offset=bool(config.val), rule=_calibration_rule(config))
     final = score_decoded(acts, refs, labels=labels, frame_rate_hz=rate, decode=decode, window_s=config.val_window_s)
     scores = {"validation": final.to_dict(), "window_s": config.val_window_s,
               "peak_share": peak_mass_share(acts, refs, labels=labels, frame_rate_hz=rate)}

@@ -192,3 +192,14 @@ def pitched_model_dir(tmp_path_factory) -> Path:
                               classes=[ClassInfo("C4", 60), ClassInfo("E4", 64)], model=model_config,
                               decode=DecodeConfig(threshold=0.16))
     return save_checkpoint(tmp_path_factory.mktemp("models") / "keys", SoftlocNet(model_config).eval(), config)
+
+
+@pytest.fixture(scope="module")
+def restore_torch_threads():
+    """Training sets torch's thread count process-wide (TrainConfig.threads); put it back after
+    the module. Modules that train use it with ``pytestmark``."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)

@@ -24,13 +24,7 @@ TINY_MODEL = {"conv_channels": [4, 4], "rnn_hidden": 8}
 DRUM_NAMES = {"low": "kick", "mid": "snare", "high": "hihat"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_threads():
-    import torch
-
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def run(*args):

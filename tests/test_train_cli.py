@@ -28,13 +28,7 @@ rnn_hidden = 8
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_threads():
-    import torch
-
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def run(*args):

@@ -22,14 +22,7 @@ from softloc_cli.training import METRICS_LOG, STATE_DIR, load_recipe, make_confi
 TINY_MODEL = {"conv_channels": [4, 4], "rnn_hidden": 8}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Train with one torch thread (TrainConfig.threads sets it process-wide); restore after."""
-    import torch
-
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def read_tensors(path: Path) -> dict:
