@@ -70,6 +70,9 @@ class CheckpointConfig:
             raise ConfigError(f"{len(self.classes)} classes listed but the model has {self.model.n_classes} outputs")
         if self.model.n_mels != self.features.n_mels:
             raise ConfigError(f"model expects {self.model.n_mels} mel bands, features give {self.features.n_mels}")
+        if self.model.n_windows != len(self.features.n_ffts):
+            raise ConfigError(f"model expects {self.model.n_windows} window size(s), features give "
+                              f"{len(self.features.n_ffts)}")
 
 
 def read_config(directory: Path) -> CheckpointConfig:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from .annotations import read_annotations
 from .audio import load_audio
+from .augment import AugmentConfig, augment_audio
 from .errors import DatasetError
 from .events import ONSET_CLASS, Event, merge_labels, select_labels
 from .fileio import AUDIO_EXTENSIONS, atomic_write, find_audio_files, index_annotations
@@ -65,6 +66,8 @@ class TrackData:
     targets: np.ndarray  # (n_frames, n_classes) float32 event counts (perturbed labels)
     events: list[Event]  # the labels as given (unperturbed), for validation scoring
     duration_s: float
+    source: int = 0  # which training set it came from (see CropSampler's shares)
+    copy: int = 0  # 0 = the file as recorded, k > 0 = its k-th augmented rendition
 
 
 @dataclass
@@ -73,6 +76,7 @@ class DatasetSummary:
     hours: float
     events: dict[str, int] = field(default_factory=dict)
     ignored_labels: dict[str, int] = field(default_factory=dict)
+    augmented_copies: int = 0  # renditions per file besides the original (files/hours count originals)
 
 
 @dataclass
@@ -199,29 +203,38 @@ def frame_targets(events: list[Event], classes: list[str], n_frames: int, frame_
     return targets
 
 
-def _cache_key(audio: Path, feature_config) -> str:
+def _cache_key(audio: Path, feature_config, variant: object = None) -> str:
     stat = audio.stat()
-    ident = json.dumps([str(audio.resolve()), stat.st_size, stat.st_mtime_ns, asdict(feature_config)])
+    ident = json.dumps([str(audio.resolve()), stat.st_size, stat.st_mtime_ns, asdict(feature_config), variant])
     return hashlib.sha1(ident.encode()).hexdigest()[:20]
 
 
-def compute_logmel(audio_path: Path, feature_module, *, cache_dir: Path | None) -> np.ndarray:
-    """Log-mel of one file (float16), read from or written to ``cache_dir`` when given."""
+def compute_logmel(audio_path: Path, feature_module, *, cache_dir: Path | None, augment: AugmentConfig | None = None,
+                   copy: int = 0, seed: int = 0, allow_pitch: bool = True) -> tuple[np.ndarray, float]:
+    """Log-mel of one file (float16) and the factor its label times scale by, read from or written
+    to ``cache_dir`` when given. ``copy`` > 0 renders the file through ``augment``'s random chain
+    first (seeded by ``seed`` and ``copy``, so a copy is the same in every run)."""
     import torch
 
+    variant = None if copy == 0 else [copy, seed, allow_pitch, asdict(augment)]
     cache_file = None
     if cache_dir is not None:
-        cache_file = Path(cache_dir) / f"{_cache_key(audio_path, feature_module.config)}.npy"
+        cache_file = Path(cache_dir) / f"{_cache_key(audio_path, feature_module.config, variant)}.npz"
         if cache_file.is_file():
-            return np.load(cache_file, allow_pickle=False)
-    audio = load_audio(audio_path, sample_rate=feature_module.config.sample_rate)
+            with np.load(cache_file, allow_pickle=False) as stored:
+                return stored["logmel"], float(stored["time_scale"])
+    sample_rate = feature_module.config.sample_rate
+    audio, time_scale = load_audio(audio_path, sample_rate=sample_rate), 1.0
+    if copy:
+        rng = np.random.default_rng([seed, copy, int(_cache_key(audio_path, feature_module.config)[:8], 16)])
+        audio, time_scale = augment_audio(audio, sample_rate, rng, augment, allow_pitch=allow_pitch)
     with torch.inference_mode():
         logmel = feature_module.logmel(torch.from_numpy(audio))[0].numpy().astype(np.float16)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(cache_file, "wb") as fh:
-            np.save(fh, logmel, allow_pickle=False)
-    return logmel
+            np.savez(fh, logmel=logmel, time_scale=np.float64(time_scale))
+    return logmel, time_scale
 
 
 def load_tracks(
@@ -236,8 +249,12 @@ def load_tracks(
     cache_dir: Path | None = None,
     on_file: Callable[[int], None] | None = None,
     require_every_class: bool = True,
+    augment: AugmentConfig | None = None,
+    allow_pitch: bool = True,
+    source: int = 0,
 ) -> tuple[list[TrackData], DatasetSummary]:
-    """Features and targets for every entry.
+    """Features and targets for every entry, plus ``augment.copies`` augmented renditions of each
+    (``allow_pitch=False`` for pitched models: a speed change would move every note's pitch).
 
     Raises
     ------
@@ -249,12 +266,13 @@ def load_tracks(
         Unreadable files.
     """
     frame_rate = feature_module.config.frame_rate_hz
+    copies = augment.copies if augment is not None else 0
     tracks, ignored, counts = [], {}, {c: 0 for c in classes}
     for index, entry in enumerate(entries):
         events, left_out = select_events(read_annotations(entry.annotation, class_map=class_map), classes)
         for label, n in left_out.items():
             ignored[label] = ignored.get(label, 0) + n
-        logmel = compute_logmel(entry.audio, feature_module, cache_dir=cache_dir)
+        logmel, _ = compute_logmel(entry.audio, feature_module, cache_dir=cache_dir)
         duration = (len(logmel) - 1) / frame_rate
         late = [e.time_s for e in events if e.time_s > duration + 0.5]
         if late:
@@ -268,7 +286,13 @@ def load_tracks(
         targets = frame_targets(events, classes, len(logmel), frame_rate, times)
         for e in events:
             counts[e.label] += 1
-        tracks.append(TrackData(entry, logmel, targets, events, duration))
+        tracks.append(TrackData(entry, logmel, targets, events, duration, source=source))
+        for copy in range(1, copies + 1):
+            logmel, scale = compute_logmel(entry.audio, feature_module, cache_dir=cache_dir, augment=augment,
+                                           copy=copy, seed=seed, allow_pitch=allow_pitch)
+            moved = [replace(e, time_s=e.time_s * scale) for e in events]
+            targets = frame_targets(moved, classes, len(logmel), frame_rate, times * scale)
+            tracks.append(TrackData(entry, logmel, targets, moved, (len(logmel) - 1) / frame_rate, source, copy))
         if on_file is not None:
             on_file(index + 1)
     missing = [c for c, n in counts.items() if n == 0]
@@ -277,18 +301,30 @@ def load_tracks(
         raise DatasetError(
             f"class(es) {', '.join(missing)} never appear in the annotations; labels found: {', '.join(seen) or 'none'}"
         )
-    hours = sum(t.duration_s for t in tracks) / 3600
-    return tracks, DatasetSummary(files=len(tracks), hours=round(hours, 4), events=counts, ignored_labels=ignored)
+    hours = sum(t.duration_s for t in tracks if t.copy == 0) / 3600
+    return tracks, DatasetSummary(files=len(entries), hours=round(hours, 4), events=counts, ignored_labels=ignored,
+                                  augmented_copies=copies)
 
 
 class CropSampler:
-    """Random fixed-length crops, files drawn in proportion to their length."""
+    """Random fixed-length crops, files drawn in proportion to their length.
 
-    def __init__(self, tracks: list[TrackData], *, crop_frames: int, rng: np.random.Generator):
+    ``shares`` (source → fraction of the crops) mixes training sets regardless of their sizes,
+    e.g. half the crops from 30 minutes of real recordings, half from hours of rendered audio;
+    within a source, files are still drawn by length.
+    """
+
+    def __init__(self, tracks: list[TrackData], *, crop_frames: int, rng: np.random.Generator,
+                 shares: dict[int, float] | None = None):
         self.tracks = tracks
         self.crop_frames = crop_frames
         self.rng = rng
         lengths = np.array([len(t.logmel) for t in tracks], dtype=float)
+        sources = np.array([t.source for t in tracks])
+        if shares:
+            for source in np.unique(sources):
+                here = sources == source
+                lengths[here] *= shares.get(int(source), 0.0) / lengths[here].sum()
         self.weights = lengths / lengths.sum()
 
     def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -7,7 +7,8 @@ CPU or GPU with any torch build and needs no torchaudio. Frame ``t`` is centred 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -22,6 +23,12 @@ class FeatureConfig:
     fmin: float = 30.0  # Hz
     fmax: float = 11000.0  # Hz
     log_gain: float = 100.0  # log(1 + log_gain * mel): compresses like dB but stays finite at silence
+    extra_n_ffts: list[int] = field(default_factory=list)  # more window sizes, their log-mel bands
+    # appended after the first's (madmom's onset CNN stacks three); the network sees them as channels
+
+    @property
+    def n_ffts(self) -> list[int]:
+        return [self.n_fft, *self.extra_n_ffts]
 
     @property
     def frame_rate_hz(self) -> float:
@@ -29,10 +36,11 @@ class FeatureConfig:
 
 
 class LogMelFlux(nn.Module):
-    """Waveform ``(batch, samples)`` → features ``(batch, 2, frames, n_mels)``.
+    """Waveform ``(batch, samples)`` → features ``(batch, 2, frames, n_mels × window sizes)``.
 
     Channel 0 is the log-mel magnitude, channel 1 its positive difference to the previous
-    frame (spectral flux per band), which makes onsets stand out.
+    frame (spectral flux per band), which makes onsets stand out. With several window sizes
+    their bands sit side by side; :class:`softloc_cli.model.SoftlocNet` splits them into channels.
     """
 
     def __init__(self, config: FeatureConfig):
@@ -40,11 +48,15 @@ class LogMelFlux(nn.Module):
         import librosa  # deferred: keeps `softloc --help` fast
 
         self.config = config
-        mel = librosa.filters.mel(
-            sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax
-        )
-        self.register_buffer("mel_basis", torch.from_numpy(mel).float(), persistent=False)
-        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        for index, n_fft in enumerate(config.n_ffts):
+            with warnings.catch_warnings():  # short windows leave the lowest mel bands empty; the long ones fill them
+                warnings.simplefilter("ignore", UserWarning)
+                mel = librosa.filters.mel(
+                    sr=config.sample_rate, n_fft=n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax
+                )
+            suffix = "" if index == 0 else f"_{index}"
+            self.register_buffer(f"mel_basis{suffix}", torch.from_numpy(mel).float(), persistent=False)
+            self.register_buffer(f"window{suffix}", torch.hann_window(n_fft), persistent=False)
 
     def n_frames(self, n_samples: int) -> int:
         return n_samples // self.config.hop_length + 1
@@ -53,16 +65,20 @@ class LogMelFlux(nn.Module):
         """Waveform ``(batch, samples)`` → log-mel ``(batch, frames, n_mels)``."""
         if waveform.dim() == 1:
             waveform = waveform.unsqueeze(0)
-        spec = torch.stft(
-            waveform.float(),
-            n_fft=self.config.n_fft,
-            hop_length=self.config.hop_length,
-            window=self.window,
-            center=True,
-            pad_mode="constant",
-            return_complex=True,
-        ).abs()  # (B, F, T)
-        mel = torch.matmul(self.mel_basis, spec)  # (B, M, T)
+        bands = []
+        for index, n_fft in enumerate(self.config.n_ffts):
+            suffix = "" if index == 0 else f"_{index}"
+            spec = torch.stft(
+                waveform.float(),
+                n_fft=n_fft,
+                hop_length=self.config.hop_length,
+                window=getattr(self, f"window{suffix}"),
+                center=True,
+                pad_mode="constant",
+                return_complex=True,
+            ).abs()  # (B, F, T)
+            bands.append(torch.matmul(getattr(self, f"mel_basis{suffix}"), spec))  # (B, M, T)
+        mel = bands[0] if len(bands) == 1 else torch.cat(bands, dim=1)
         return torch.log1p(self.config.log_gain * mel).transpose(1, 2)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
@@ -86,9 +102,14 @@ def scale_gain(logmel: torch.Tensor, gain: torch.Tensor, log_gain: float) -> tor
     return torch.log1p(log_gain * mel * gain.view(-1, 1, 1))
 
 
-def shift_mel(logmel: torch.Tensor, shifts: list[int]) -> torch.Tensor:
+def shift_mel(logmel: torch.Tensor, shifts: list[int], n_mels: int | None = None) -> torch.Tensor:
     """Move each batch item's log-mel ``(batch, frames, n_mels)`` up or down by whole bands,
-    repeating the edge band; a cheap stand-in for other tunings and kits in training."""
+    repeating the edge band; a cheap stand-in for other tunings and kits in training.
+    With stacked window sizes (``n_mels`` per window), each window's bands move on their own."""
+    if n_mels is not None and logmel.shape[-1] > n_mels:
+        batch, frames, width = logmel.shape
+        per_window = logmel.reshape(batch, frames, width // n_mels, n_mels).permute(2, 0, 1, 3)
+        return torch.cat([shift_mel(part, shifts) for part in per_window], dim=-1)
     out = torch.empty_like(logmel)
     for index, shift in enumerate(shifts):
         item = logmel[index]

@@ -18,6 +18,7 @@ from torch import nn
 class ModelConfig:
     n_classes: int = 3
     n_mels: int = 80  # must match FeatureConfig.n_mels
+    n_windows: int = 1  # STFT window sizes stacked in the features (FeatureConfig.n_ffts)
     conv_channels: list[int] = field(default_factory=lambda: [8, 16, 16, 32])  # 8 first: the full-resolution layer dominates CPU time
     kernel_time: int = 3  # frames
     kernel_freq: int = 3  # mel bands
@@ -31,13 +32,16 @@ class ModelConfig:
 
 
 class SoftlocNet(nn.Module):
-    """Features ``(batch, 2, frames, n_mels)`` → logits ``(batch, frames, n_classes)``."""
+    """Features ``(batch, 2, frames, n_mels × n_windows)`` → logits ``(batch, frames, n_classes)``.
+
+    Stacked window sizes become input channels: 2 × n_windows maps of n_mels bands.
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        layers: list[nn.Module] = [nn.BatchNorm2d(2)]
-        in_channels, n_freq = 2, config.n_mels
+        layers: list[nn.Module] = [nn.BatchNorm2d(2 * config.n_windows)]
+        in_channels, n_freq = 2 * config.n_windows, config.n_mels
         for channels in config.conv_channels:
             layers += [
                 nn.Conv2d(
@@ -71,6 +75,10 @@ class SoftlocNet(nn.Module):
             self.head.bias[rows] = math.log(p / (1 - p))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.config.n_windows > 1:
+            batch, channels, frames, width = features.shape
+            features = features.reshape(batch, channels, frames, self.config.n_windows, width // self.config.n_windows)
+            features = features.permute(0, 1, 3, 2, 4).reshape(batch, channels * self.config.n_windows, frames, -1)
         x = self.conv(features)  # (B, C, T, F)
         batch, channels, frames, freq = x.shape
         x = x.permute(0, 2, 1, 3).reshape(batch, frames, channels * freq)

@@ -27,13 +27,14 @@ from typing import Any, Callable
 import numpy as np
 
 from .annotations import read_annotations
+from .augment import AugmentConfig
 from .calibration import calibrate, peak_mass_share, score_decoded
 from .checkpoint import CheckpointConfig, ClassInfo, load_weights, read_config, save_checkpoint
 from .classmap import DEFAULT_DRUM_MAP, expand_pitch_ranges, label_to_pitch, parse_class_map, pitched_class_map
 from .configs import from_dict
-from .data import CropSampler, find_entries, load_tracks
+from .data import CropSampler, DatasetSummary, find_entries, load_tracks
 from .decode import DecodeConfig, decode_activations
-from .errors import ConfigError
+from .errors import ConfigError, DatasetError
 from .events import ONSET_CLASS
 from .features import FeatureConfig, LogMelFlux, add_flux, scale_gain, shift_mel
 from .fileio import atomic_write
@@ -41,7 +42,8 @@ from .hub import resolve_model
 from .inference import activations_from_logmel, resolve_device
 from .losses import LossConfig, build_loss
 from .model import ModelConfig, SoftlocNet
-from .tap_timing import TapSpread, estimate_tap_spread
+from .tap_timing import TapSpread, estimate_tap_spread, suggest_softness
+from .tapping import pooled_tap_spread
 from .train_state import STATE_DIR, Progress, load_state, save_random_state, save_state, saved_config
 
 try:  # Python 3.11+
@@ -60,8 +62,17 @@ FINETUNE_DEFAULTS: dict[str, Any] = {  # a recipe under the user's own recipe an
 
 
 @dataclass
+class MixSource:
+    """One more training set and the share of the crops drawn from it (``[[mix]]`` in a recipe)."""
+
+    path: str = ""
+    share: float = 0.5
+
+
+@dataclass
 class TrainConfig:
     data: str = ""  # dataset folder or manifest CSV
+    mix: list[MixSource] = field(default_factory=list)  # more training sets; ``data`` gets the remaining share
     val: str | None = None  # validation set; default: 10% of the training files
     output: str = ""  # model directory to write
     init: str | None = None  # model spec to fine-tune (bundled, path, hf://); None = from scratch
@@ -89,6 +100,7 @@ class TrainConfig:
     val_every: int = 250  # steps between validations
     early_stop: int = 0  # stop after this many validations without improvement (0 = never)
     head_only_steps: int = -1  # fine-tuning: train only the output layer first (-1 = auto: 20% if < 10 min of data)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # recorded-sound chain, copies cached
     augment_gain_db: float = 6.0  # random gain ±dB per crop (exact on cached features)
     augment_shift_bins: int = 0  # random shift of the mel axis by up to ± this many bands per crop
     # (≈ ±1.5 semitones per band in the mid range: other drum tunings and kits)
@@ -225,7 +237,8 @@ def train(config: TrainConfig, *, resume: bool = False,
     trainable = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
     crop_frames = int(round(config.crop_s * frame_rate))
-    sampler = CropSampler(run.train_tracks, crop_frames=crop_frames, rng=np.random.default_rng([config.seed, rank, 1]))
+    sampler = CropSampler(run.train_tracks, crop_frames=crop_frames, rng=np.random.default_rng([config.seed, rank, 1]),
+                          shares=source_shares(config))
     aug_rng = np.random.default_rng([config.seed, rank, 2])
     progress, best_state = Progress(), _copy_state(net)
     if resume:
@@ -255,6 +268,8 @@ def train(config: TrainConfig, *, resume: bool = False,
                 group["lr"] = lr_at(step, config, run.total_steps)
             model.train()
             logmel, targets, mask, chosen = sampler.sample(config.batch_size)
+            if config.augment.mixup_prob > 0:
+                logmel, targets, mask = _mixup(logmel, targets, mask, config.augment, aug_rng)
             x = _augment(torch.from_numpy(logmel).to(device), config, ckpt.features, aug_rng)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(add_flux(x))
@@ -317,6 +332,8 @@ def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> R
     """Network, checkpoint config and data for ``config``; raises on any bad user input."""
     base = read_config(resolve_model(config.init)) if config.init is not None else None
     train_entries = find_entries(config.data)
+    mix_entries = [find_entries(source.path) for source in config.mix]
+    source_shares(config)  # raises on shares that do not add up
     val_entries = find_entries(config.val) if config.val else None
     if val_entries is None:
         train_entries, val_entries = _split_validation(train_entries, config.seed)
@@ -327,26 +344,45 @@ def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> R
     config = replace(config, features=ckpt.features)
     feature_module = LogMelFlux(ckpt.features)
     cache_dir = Path(config.cache_dir) if config.cache_dir else None
-    train_tracks, train_summary = load_tracks(
-        train_entries, classes=labels, feature_module=feature_module, class_map=class_map,
-        label_noise_s=config.label_noise_s, label_shift_s=config.label_shift_s, seed=config.seed, cache_dir=cache_dir,
-        require_every_class=not ckpt.pitched,
-    )
+    train_tracks, source_summaries = [], []
+    for source, entries in enumerate([train_entries, *mix_entries]):
+        tracks, summary = load_tracks(
+            entries, classes=labels, feature_module=feature_module, class_map=class_map,
+            label_noise_s=config.label_noise_s, label_shift_s=config.label_shift_s, seed=config.seed,
+            cache_dir=cache_dir, require_every_class=not ckpt.pitched and not config.mix,
+            augment=config.augment, allow_pitch=not ckpt.pitched, source=source,
+        )
+        train_tracks += tracks
+        source_summaries.append(summary)
+    train_summary = _combined(source_summaries, labels, require_every_class=not ckpt.pitched)
     val_tracks, val_summary = load_tracks(val_entries, classes=labels, feature_module=feature_module,
                                           class_map=class_map, cache_dir=cache_dir, require_every_class=False)
-    emit({"kind": "data", "train": asdict(train_summary), "val": asdict(val_summary)})
+    emit({"kind": "data", "train": asdict(train_summary), "val": asdict(val_summary),
+          "mix": [asdict(summary) for summary in source_summaries[1:]]})
     ckpt = replace(ckpt, classes=_notes_from_data(ckpt.classes, train_tracks))
-    spread = None
-    if config.auto_softness and base is not None:
-        spread = measure_tap_spread(net, train_tracks, labels=labels, base=base)
-        if spread is not None:
-            config = replace(config, loss=replace(config.loss, softness_s=spread.softness_s, softness_end_s=None))
-        emit({"kind": "softness", "spread": asdict(spread) if spread else None, "softness_s": config.loss.softness_s})
+    spread, stored = None, None
+    if config.auto_softness:  # `softloc tap --calibrate` measured the taps; else align them to the base model
+        stored = pooled_tap_spread(entry.annotation for entry in train_entries)
+        if stored is not None:
+            config = replace(config, loss=replace(config.loss, softness_s=suggest_softness(stored), softness_end_s=None))
+            emit({"kind": "softness", "spread": None, "stored_sigma_s": stored, "softness_s": config.loss.softness_s})
+        elif base is not None:
+            spread = measure_tap_spread(net, [t for t in train_tracks if t.copy == 0], labels=labels, base=base)
+            if spread is not None:
+                config = replace(config, loss=replace(config.loss, softness_s=spread.softness_s, softness_end_s=None))
+            emit({"kind": "softness", "spread": asdict(spread) if spread else None,
+                  "softness_s": config.loss.softness_s})
     total_steps = _total_steps(config, train_tracks)
     head_only = config.head_only_steps
     if head_only < 0:
         head_only = total_steps // 5 if (base is not None and train_summary.hours < 10 / 60) else 0
     summaries = {"train_data": asdict(train_summary), "val_data": asdict(val_summary)}
+    if stored is not None:
+        summaries["stored_tap_sigma_s"] = round(stored, 4)
+    if config.mix:
+        summaries["sources"] = [{"path": path, "share": share, **asdict(summary)} for path, share, summary
+                                in zip([config.data] + [m.path for m in config.mix],
+                                       source_shares(config).values(), source_summaries)]
     return Run(config, labels, net, ckpt, train_tracks, val_tracks, summaries, total_steps, head_only, spread, anchor)
 
 
@@ -449,7 +485,8 @@ def _build_model(config: TrainConfig, labels: list[str], base: CheckpointConfig 
     import torch
 
     if base is None:
-        model_config = replace(config.model, n_classes=len(labels), n_mels=config.features.n_mels)
+        model_config = replace(config.model, n_classes=len(labels), n_mels=config.features.n_mels,
+                               n_windows=len(config.features.n_ffts))
         classes = [ClassInfo(name, _default_note(name)) for name in labels]
         drums = config.drums and pitched_class_map(labels) is None
         ckpt = CheckpointConfig(model=model_config, features=config.features, classes=classes, drums=drums)
@@ -501,8 +538,52 @@ def _augment(x, config: TrainConfig, features: FeatureConfig, rng: np.random.Gen
         x = scale_gain(x, torch.from_numpy(10 ** (gain_db / 20)).float().to(x.device), features.log_gain)
     if config.augment_shift_bins > 0:
         shifts = rng.integers(-config.augment_shift_bins, config.augment_shift_bins + 1, size=len(x))
-        x = shift_mel(x, shifts.tolist())
+        x = shift_mel(x, shifts.tolist(), features.n_mels)
     return x
+
+
+def _mixup(logmel: np.ndarray, targets: np.ndarray, mask: np.ndarray, augment: AugmentConfig,
+           rng: np.random.Generator):
+    """Add another crop of the batch to some crops: two sources sounding at once, both sets of events.
+
+    Magnitudes add in the linear mel domain (phase ignored), which is what cached log-mel allows.
+    """
+    n = len(logmel)
+    chosen = np.flatnonzero(rng.random(n) < augment.mixup_prob) if n > 1 else []
+    if not len(chosen):
+        return logmel, targets, mask
+    sources = logmel.copy(), targets.copy(), mask.copy()  # partners are added as they were drawn
+    logmel, targets, mask = logmel.copy(), targets.copy(), mask.copy()
+    for item in chosen:
+        partner = (item + int(rng.integers(1, n))) % n  # any other crop of the batch
+        gain = 10 ** (rng.uniform(*augment.mixup_gain_db) / 20)
+        logmel[item] = np.log1p(np.expm1(logmel[item]) + gain * np.expm1(sources[0][partner]))
+        targets[item] += sources[1][partner]
+        mask[item] |= sources[2][partner]
+    return logmel, targets, mask
+
+
+def source_shares(config: TrainConfig) -> dict[int, float]:
+    """Share of the crops per training set: ``mix`` sources as given, ``data`` the rest."""
+    if not config.mix:
+        return {0: 1.0}
+    given = [source.share for source in config.mix]
+    if any(not 0 < share < 1 for share in given) or sum(given) >= 1:
+        raise ConfigError(f"mix shares must be between 0 and 1 and leave a share for DATA; got {given}")
+    return {0: 1.0 - sum(given), **{index + 1: share for index, share in enumerate(given)}}
+
+
+def _combined(summaries, labels: list[str], *, require_every_class: bool) -> DatasetSummary:
+    """One summary of every training set; a class must appear in one of them."""
+    counts = {label: sum(s.events.get(label, 0) for s in summaries) for label in labels}
+    ignored: Counter = Counter()
+    for summary in summaries:
+        ignored.update(summary.ignored_labels)
+    missing = [label for label, n in counts.items() if n == 0]
+    if missing and (require_every_class or len(missing) == len(labels)):
+        raise DatasetError(f"class(es) {', '.join(missing)} never appear in the annotations of any training set")
+    return DatasetSummary(files=sum(s.files for s in summaries), hours=round(sum(s.hours for s in summaries), 4),
+                          events=counts, ignored_labels=dict(ignored), augmented_copies=summaries[0].augmented_copies)
 
 
 def _wrap(net, world: int, device: str, local_rank: int, compile_net: bool):

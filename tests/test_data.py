@@ -254,7 +254,7 @@ def test_disk_cache_is_read_on_the_second_load(tmp_path, features, monkeypatch):
     entries = [FileEntry(*pair(tmp_path, "a", KICK_SNARE, duration_s=1.0))]
     cache = tmp_path / "cache"
     (first,), _ = load_tracks(entries, classes=["kick", "snare"], feature_module=features, cache_dir=cache)
-    assert len(list(cache.glob("*.npy"))) == 1
+    assert len(list(cache.glob("*.npz"))) == 1
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("load_audio called although the features are cached")
@@ -276,7 +276,7 @@ def test_disk_cache_misses_when_the_audio_changes(tmp_path, features):
                               cache_dir=cache)
 
     assert len(track.logmel) == 151
-    assert len(list(cache.glob("*.npy"))) == 2
+    assert len(list(cache.glob("*.npz"))) == 2
 
 
 def test_unreadable_annotation_is_a_softloc_error(tmp_path, features):

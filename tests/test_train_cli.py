@@ -148,3 +148,25 @@ def test_tiny_run_prints_json_with_validation_scores(tmp_path, data):
 
     again = run(data, "--recipe", tmp_path / "tiny.toml", "--classes", "low,high", "--device", "cpu", "-o", output)
     assert_one_line_error(again, 1, "already holds a model", "--resume")
+
+
+def test_softness_auto_uses_the_spread_stored_by_softloc_tap(tmp_path, data):
+    import shutil
+
+    taps = tmp_path / "taps"
+    shutil.copytree(data, taps)
+    for annotation in sorted(taps.glob("*.csv")):  # what `softloc tap --calibrate` leaves beside each file
+        n = len(annotation.read_text().splitlines()) - 1
+        info = {"format_version": 1, "untracked_events": 0, "sigma_s": 0.042,
+                "passes": [{"taps": n, "classes": {}, "rate": 1.0, "sigma_s": 0.042, "offset_s": 0.06}]}
+        annotation.with_suffix(".tapinfo").write_text(json.dumps(info))
+    (tmp_path / "tiny.toml").write_text(TINY_RECIPE)
+    output = tmp_path / "model"
+
+    result = run(taps, "--recipe", tmp_path / "tiny.toml", "--classes", "low,high", "--steps", "5", "--batch-size", "2",
+                 "--softness", "auto", "--device", "cpu", "-o", output)
+
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "your taps spread about 42 ms (softloc tap --calibrate); softness 40 ms" in result.stderr
+    config = json.loads((output / "config.json").read_text())
+    assert config["loss"]["softness_s"] == 0.04 and config["training"]["stored_tap_sigma_s"] == 0.042

@@ -182,7 +182,10 @@ class _Reporter:
             stderr.print(f"classes: {shown}{more}{new}", markup=False)
         elif kind == "softness" and self.log:
             spread = event["spread"]
-            if spread is None:
+            if event.get("stored_sigma_s") is not None:
+                stderr.print(f"your taps spread about {1000 * event['stored_sigma_s']:.0f} ms (softloc tap --calibrate); "
+                             f"softness {1000 * event['softness_s']:.0f} ms", markup=False)
+            elif spread is None:
                 stderr.print(f"softness: no taps matched the base model's detections; "
                              f"using {1000 * event['softness_s']:.0f} ms", markup=False)
             else:

@@ -1,0 +1,41 @@
+"""Split the development half of the Böck onset set into training and validation folders.
+
+Folds 0–2 train, fold 3 validates (and is never trained on); files are linked, not copied.
+
+    python scripts/split_bock.py ../shared/data/real-onsets -o data/bock
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+TRAIN_FOLDS, VAL_FOLDS = {"0", "1", "2"}, {"3"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("real_onsets", type=Path, help="folder holding bock-folds.csv and bock-dev/")
+    parser.add_argument("-o", "--out-dir", type=Path, default=Path("data/bock"))
+    args = parser.parse_args()
+    with (args.real_onsets / "bock-folds.csv").open(newline="") as fh:
+        rows = [row for row in csv.DictReader(fh) if row["where"] == "bock-dev"]
+    counts = {"train": 0, "val": 0}
+    for row in rows:
+        split = "train" if row["fold"] in TRAIN_FOLDS else "val" if row["fold"] in VAL_FOLDS else None
+        if split is None:
+            continue
+        folder = args.out_dir / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for suffix in (".flac", ".csv"):
+            source = (args.real_onsets / "bock-dev" / row["name"]).with_suffix(suffix).resolve()
+            link = folder / source.name
+            if not link.exists():
+                link.symlink_to(source)
+        counts[split] += 1
+    print(f"{counts['train']} training clips (folds 0-2), {counts['val']} validation clips (fold 3) in {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()
