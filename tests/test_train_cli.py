@@ -170,3 +170,32 @@ def test_softness_auto_uses_the_spread_stored_by_softloc_tap(tmp_path, data):
     assert "your taps spread about 42 ms (softloc tap --calibrate); softness 40 ms" in result.stderr
     config = json.loads((output / "config.json").read_text())
     assert config["loss"]["softness_s"] == 0.04 and config["training"]["stored_tap_sigma_s"] == 0.042
+
+
+@pytest.mark.parametrize("item, fragment", [("real=1.5", "share between 0 and 1"), ("real", "FOLDER=SHARE"),
+                                            ("missing/=0.5", "does not exist")])
+def test_bad_mix_flag_is_a_usage_error(tmp_path, data, item, fragment):
+    (tmp_path / "real").mkdir()
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = run(data, "--mix", item, "-o", tmp_path / "model")
+    finally:
+        os.chdir(cwd)
+    assert_one_line_error(result, 2, "--mix", fragment)
+    assert not (tmp_path / "model").exists()
+
+
+def test_mix_flag_trains_on_both_sets_with_the_given_share(tmp_path, data):
+    (tmp_path / "tiny.toml").write_text(TINY_RECIPE)
+    output = tmp_path / "model"
+    result = run(data, "--mix", f"{data}=0.7", "--recipe", tmp_path / "tiny.toml", "--classes", "low,high",
+                 "--steps", "3", "--batch-size", "2", "--device", "cpu", "--json", "-o", output)
+    assert result.exit_code == 0, (result.output, result.exception)
+    training = json.loads((output / "config.json").read_text())["training"]
+    assert [s["share"] for s in training["sources"]] == pytest.approx([0.3, 0.7])
+    first, second = training["sources"]
+    assert (first["files"], second["files"]) == (2, 3)  # DATA less its validation file; the mix set whole
+    assert training["train_data"]["files"] == 5

@@ -20,6 +20,7 @@ EXAMPLES = """
   softloc train my-taps/ --init drums --softness 80ms -o my-model/
   softloc train data/train --val data/val --classes kick,snare,hihat --steps 6000 -o drums-v2/
   softloc train data/ --recipe recipes/drums.toml -o drums/ --device cuda
+  softloc train rendered/ --mix real/=0.6 --val real-val/ --classes onset -o onsets-v2/   # 60% of crops from real/
   softloc train data/ -o drums-v2/ --resume
 """
 
@@ -45,6 +46,7 @@ def train(
     data: Annotated[Optional[Path], typer.Argument(help="Folder of audio + same-stem annotations, or a manifest CSV.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")] = ...,
     val: Annotated[Optional[Path], typer.Option("--val", help="Validation folder (default: 10% of DATA).")] = None,
+    mix: Annotated[Optional[list[str]], typer.Option("--mix", help="Another training set and its share of the crops, e.g. real/=0.6 (repeatable; DATA gets the rest).")] = None,
     init: InitOpt = None,
     classes: Annotated[Optional[str], typer.Option("--classes", help="Comma-separated classes (default: those of --init plus new labels, else every label in DATA).")] = None,
     class_map: Annotated[Optional[str], typer.Option("--class-map", help='Label map, e.g. "kick=35,36 snare=38,40".')] = None,
@@ -77,9 +79,11 @@ def train(
     if val is not None and not val.exists():
         raise UsageError(f"--val {str(val)!r} does not exist")
     auto_softness = softness is not None and softness.strip().lower() == "auto"
+    mix_sources = [_mix_source(item) for item in mix or []]
     flags = {
         "data": str(data) if data else None,
         "val": str(val) if val else None,
+        "mix": mix_sources or None,
         "output": str(output),
         "init": init,
         "classes": [c.strip() for c in classes.split(",") if c.strip()] if classes else None,
@@ -135,6 +139,20 @@ def train(
         shown = _class_scores(summary["decode"]["thresholds"], fmt="{:g}")
         if shown:
             stdout.print(f"stored thresholds: {shown}", markup=False)
+
+
+def _mix_source(item: str) -> dict:
+    """``real/=0.6`` → {"path": "real/", "share": 0.6}."""
+    path, sep, share = item.rpartition("=")
+    try:
+        value = float(share)
+    except ValueError:
+        value = None
+    if not sep or not path or value is None or not 0 < value < 1:
+        raise UsageError(f"--mix {item!r}: expected FOLDER=SHARE with a share between 0 and 1, e.g. real/=0.6")
+    if not Path(path).exists():
+        raise UsageError(f"--mix {path!r} does not exist")
+    return {"path": path, "share": value}
 
 
 MAX_LISTED_CLASSES = 12  # an 88-key model's per-class F1s stay in config.json / metrics.jsonl
