@@ -92,12 +92,12 @@ def missing_requirements(*, hydrogen_kits: list[str] = (), sound_fonts: list[str
     return missing
 
 
-def exit_missing(missing: list[str]) -> None:
-    """Print what is missing and the Debian packages that provide it, then exit 2."""
+def exit_missing(missing: list[str], *, packages: str = DEBIAN_PACKAGES) -> None:
+    """Print what is missing and the Debian ``packages`` that provide it, then exit 2."""
     print("error: rendering needs files that are not installed:", file=sys.stderr)
     for item in missing:
         print(f"  - {item}", file=sys.stderr)
-    print(f"Install them with: sudo apt-get install {DEBIAN_PACKAGES}", file=sys.stderr)
+    print(f"Install them with: sudo apt-get install {packages}", file=sys.stderr)
     print("(and `pip install pyfluidsynth` in the Python environment)", file=sys.stderr)
     sys.exit(2)
 
