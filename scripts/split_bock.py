@@ -29,8 +29,13 @@ def main() -> None:
         folder = args.out_dir / split
         folder.mkdir(parents=True, exist_ok=True)
         for suffix in (".flac", ".csv"):
-            source = (args.real_onsets / "bock-dev" / row["name"]).with_suffix(suffix).resolve()
+            # Names hold dots ("…-13(1.8-11.8)"): append the suffix, never replace one.
+            source = (args.real_onsets / "bock-dev" / (row["name"] + suffix)).resolve()
+            if not source.is_file():
+                raise SystemExit(f"error: {source} is missing")
             link = folder / source.name
+            if link.is_symlink() and not link.exists():
+                link.unlink()  # a broken link from an earlier run
             if not link.exists():
                 link.symlink_to(source)
         counts[split] += 1

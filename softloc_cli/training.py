@@ -514,7 +514,8 @@ def _total_steps(config: TrainConfig, tracks) -> int:
     """``epochs`` passes, else ``steps``, else a default: 3,000 from scratch; when fine-tuning
     ``FINETUNE_PASSES`` passes over the audio within ``FINETUNE_STEPS``."""
     crop_frames = int(round(config.crop_s * config.features.frame_rate_hz))
-    steps_per_pass = sum(len(t.logmel) for t in tracks) / (config.batch_size * crop_frames)
+    audio_frames = sum(len(t.logmel) for t in tracks if t.copy == 0)  # a pass: the audio as recorded
+    steps_per_pass = audio_frames / (config.batch_size * crop_frames)
     if config.epochs is not None:
         return max(1, math.ceil(config.epochs * steps_per_pass))
     if config.steps:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -18,6 +19,7 @@ from softloc_cli.annotations import write_events
 from softloc_cli.plan import expand_inputs
 from softloc_cli.cli import app
 from softloc_cli.data import find_entries, scan_folder
+from softloc_cli.decode import DecodeConfig
 from softloc_cli.evaluation import PlotData, evaluate_pairs, find_annotated_audio, pair_annotations
 from softloc_cli.events import ONSET_CLASS, Event, merge_labels
 from softloc_cli.fileio import find_audio_files, index_annotations
@@ -130,9 +132,10 @@ def test_merge_classes_and_eval_models_script_agree(tmp_path, monkeypatch):
     script = load_script("eval_models")
     assert script.merge_labels is merge_labels
     monkeypatch.setattr(script, "load_audio", lambda path, sample_rate: None)
-    monkeypatch.setattr(script, "transcribe_audio", lambda model, audio: SimpleNamespace(events=EST_DRUMS))
-    model = SimpleNamespace(config=SimpleNamespace(labels=["kick", "snare", "hihat"],
-                                                   features=SimpleNamespace(sample_rate=24000)))
+    monkeypatch.setattr(script, "transcribe_audio",
+                        lambda model, audio: SimpleNamespace(events=EST_DRUMS, activations=np.zeros((250, 3))))
+    model = SimpleNamespace(config=SimpleNamespace(labels=["kick", "snare", "hihat"], decode=DecodeConfig(),
+                                                   features=SimpleNamespace(sample_rate=24000, frame_rate_hz=100.0)))
     out = script.evaluate_set(data, {"drums": model}, window_s=0.05, baseline=False)
     assert out["models"]["drums"]["onset_f1"] == round(cli["overall"]["f1"], 4) == 1.0
 
