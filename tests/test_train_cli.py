@@ -174,16 +174,10 @@ def test_softness_auto_uses_the_spread_stored_by_softloc_tap(tmp_path, data):
 
 @pytest.mark.parametrize("item, fragment", [("real=1.5", "share between 0 and 1"), ("real", "FOLDER=SHARE"),
                                             ("missing/=0.5", "does not exist")])
-def test_bad_mix_flag_is_a_usage_error(tmp_path, data, item, fragment):
+def test_bad_mix_flag_is_a_usage_error(tmp_path, data, item, fragment, monkeypatch):
     (tmp_path / "real").mkdir()
-    import os
-
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = run(data, "--mix", item, "-o", tmp_path / "model")
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(tmp_path)
+    result = run(data, "--mix", item, "-o", tmp_path / "model")
     assert_one_line_error(result, 2, "--mix", fragment)
     assert not (tmp_path / "model").exists()
 

@@ -90,14 +90,19 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Per-file timi
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON document on stdout.")]
 
 
-def duration(value: Optional[str], flag: str) -> Optional[float]:
-    """Parse a ``--flag 80ms`` value into seconds, or raise a usage error naming the flag."""
+def parsed(value: Optional[str], flag: str, parse):
+    """``parse(value)``, None for None, or a usage error naming the flag on a ValueError."""
     if value is None:
         return None
     try:
-        return parse_duration(value)
+        return parse(value)
     except ValueError as exc:
         raise UsageError(f"{flag}: {exc}") from None
+
+
+def duration(value: Optional[str], flag: str) -> Optional[float]:
+    """Parse a ``--flag 80ms`` value into seconds, or raise a usage error naming the flag."""
+    return parsed(value, flag, parse_duration)
 
 
 def thresholds(decode, spec: str, labels):

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import ModelOpt, QuietOpt, UsageError, app, stderr, stdout
+from .app import ModelOpt, QuietOpt, UsageError, app, parsed, stderr, stdout
 
 EXAMPLES = """
 [b]Examples[/b]
@@ -23,14 +23,9 @@ EXAMPLES = """
 
 
 def _position(value: Optional[str], flag: str) -> Optional[float]:
-    if value is None:
-        return None
     from ..tapping import parse_position
 
-    try:
-        return parse_position(value)
-    except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
+    return parsed(value, flag, parse_position)
 
 
 @app.command(epilog=EXAMPLES)
