@@ -24,8 +24,9 @@ import soundfile as sf
 from softloc_cli.audio import load_audio
 from softloc_cli.augment import AugmentConfig, augment_audio
 from softloc_cli.data import find_entries
+from softloc_cli.features import FeatureConfig
 
-SAMPLE_RATE = 24000
+SAMPLE_RATE = FeatureConfig().sample_rate  # the bundled models' rate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,9 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     for index, entry in enumerate(entries):
         rng = np.random.default_rng([args.seed, index])
         audio, _ = augment_audio(load_audio(entry.audio, sample_rate=SAMPLE_RATE), SAMPLE_RATE, rng, config)
-        peak = float(np.max(np.abs(audio))) or 1.0
         stem = f"{entry.audio.stem}-aug"
-        sf.write(args.output / f"{stem}.flac", audio / max(peak, 1.0), SAMPLE_RATE)
+        sf.write(args.output / f"{stem}.flac", audio / max(1.0, float(np.abs(audio).max())), SAMPLE_RATE)  # no clipping
         shutil.copy(entry.annotation, args.output / f"{stem}{entry.annotation.suffix}")
     print(f"wrote {len(entries)} files -> {args.output}")
     return 0

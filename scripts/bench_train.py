@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -28,16 +27,13 @@ import torch.multiprocessing as mp
 
 from softloc_cli.features import add_flux
 from softloc_cli.losses import build_loss
-from softloc_cli.model import SoftlocNet
-from softloc_cli.training import load_recipe, make_config
+from softloc_cli.training import _build_model, load_recipe, make_config
 
 
 def _setup(recipe: str, batch: int):
     config = make_config(load_recipe(recipe), data="bench")
-    n_windows = len(config.features.n_ffts)
-    model_config = replace(config.model, n_classes=max(1, len(config.classes)), n_mels=config.features.n_mels,
-                           n_windows=n_windows)
-    net = SoftlocNet(model_config)
+    net, ckpt, _ = _build_model(config, config.classes or ["onset"], None)  # the network `softloc train` builds
+    n_windows, model_config = ckpt.model.n_windows, ckpt.model
     frame_rate = config.features.frame_rate_hz
     frames = int(round(config.crop_s * frame_rate))
     rng = np.random.default_rng(0)

@@ -35,10 +35,8 @@ def _fill(args: tuple) -> int:
     config = make_config(load_recipe(recipe), data=data)
     feature_module = LogMelFlux(config.features)
     entries = find_entries(data)[job::jobs]
-    copies = config.augment.copies
     for entry in entries:
-        compute_logmel(entry.audio, feature_module, cache_dir=cache_dir)
-        for copy in range(1, copies + 1):
+        for copy in range(config.augment.copies + 1):  # copy 0: the file as it is
             compute_logmel(entry.audio, feature_module, cache_dir=cache_dir, augment=config.augment, copy=copy,
                            seed=config.seed, allow_pitch=not pitched)
     return len(entries)
