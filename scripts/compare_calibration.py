@@ -37,7 +37,7 @@ def activations_and_labels(model, folder: Path):
     return acts, [t.events for t in tracks]
 
 
-def test_scores(model, decode, acts, refs) -> dict:
+def scores_on_test(model, decode, acts, refs) -> dict:
     labels, rate = model.config.labels, model.config.features.frame_rate_hz
     pooled = score_decoded(acts, refs, labels=labels, frame_rate_hz=rate, decode=decode, window_s=0.05).pooled
     return {"f1": round(pooled.overall.f1, 4), "per_class": {k: round(v.f1, 4) for k, v in pooled.classes.items()},
@@ -58,7 +58,7 @@ def ceiling(model, acts, refs) -> dict:
                                  window_s=0.05).pooled.overall.f1
 
         best[label] = max(THRESHOLD_GRID, key=f1)
-    return test_scores(model, replace(model.config.decode, class_thresholds=best), acts, refs)
+    return scores_on_test(model, replace(model.config.decode, class_thresholds=best), acts, refs)
 
 
 def main() -> None:
@@ -78,11 +78,11 @@ def main() -> None:
     tap_acts, tap_refs = activations_and_labels(model, args.taps)
     test_acts, test_refs = activations_and_labels(model, args.test)
     record = {"case": args.case, "model": args.model, "taps": str(args.taps), "test": str(args.test),
-              "stored": test_scores(model, model.config.decode, test_acts, test_refs)}
+              "stored": scores_on_test(model, model.config.decode, test_acts, test_refs)}
     for name, (rule, window) in RULES.items():
         decode = calibrate(tap_acts, tap_refs, labels=labels, frame_rate_hz=rate, base=start, window_s=window,
                            smooth_grid=[model.config.decode.smooth_s], offset=False, rule=rule)
-        record[name] = test_scores(model, decode, test_acts, test_refs)
+        record[name] = scores_on_test(model, decode, test_acts, test_refs)
     record["ceiling"] = ceiling(model, test_acts, test_refs)
     for key in ["stored", *RULES, "ceiling"]:
         print(f"{args.case:12s} {key:9s} F1 {record[key]['f1']:.4f}  {record[key]['per_class']}  "
