@@ -5,7 +5,8 @@ tapped files changes. For each rule the thresholds are tuned on ``--taps`` (the 
 model was fine-tuned on, as ``softloc train`` does at its end: every tapped file, the base model's
 thresholds as the starting point, the stored time offset kept) and the result is scored on
 ``--test`` (exact labels; mir_eval, 50 ms, pooled). The per-class best threshold on the test set
-itself is printed as the ceiling no rule can pass.
+itself is printed as the ceiling no rule can pass, and ``base`` keeps the base model's thresholds
+(no calibration on the taps at all).
 
     python scripts/compare_calibration.py --model runs/ft-electro/electro-newbase-softloc --init drums \\
         --taps data/ft/electro/taps-s50 --test data/ft/electro/test --case electro --out results.jsonl
@@ -78,13 +79,14 @@ def main() -> None:
     tap_acts, tap_refs = activations_and_labels(model, args.taps)
     test_acts, test_refs = activations_and_labels(model, args.test)
     record = {"case": args.case, "model": args.model, "taps": str(args.taps), "test": str(args.test),
-              "stored": scores_on_test(model, model.config.decode, test_acts, test_refs)}
+              "stored": scores_on_test(model, model.config.decode, test_acts, test_refs),
+              "base": scores_on_test(model, start, test_acts, test_refs)}
     for name, (rule, window) in RULES.items():
         decode = calibrate(tap_acts, tap_refs, labels=labels, frame_rate_hz=rate, base=start, window_s=window,
                            smooth_grid=[model.config.decode.smooth_s], offset=False, rule=rule)
         record[name] = scores_on_test(model, decode, test_acts, test_refs)
     record["ceiling"] = ceiling(model, test_acts, test_refs)
-    for key in ["stored", *RULES, "ceiling"]:
+    for key in ["stored", "base", *RULES, "ceiling"]:
         print(f"{args.case:12s} {key:9s} F1 {record[key]['f1']:.4f}  {record[key]['per_class']}  "
               f"thresholds {record[key]['thresholds']}")
     if args.out:

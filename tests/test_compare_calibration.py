@@ -23,9 +23,12 @@ def test_every_rule_is_scored_and_the_ceiling_bounds_each_class(tmp_path, monkey
     compare.main()
     record = json.loads(out.read_text())
     assert record["case"] == "tiny"
-    rules = ["stored", *compare.RULES]
+    rules = ["stored", "base", *compare.RULES]
     assert set(record) >= {*rules, "ceiling"}
     for name in rules:
         for label, f1 in record[name]["per_class"].items():
             assert f1 <= record["ceiling"]["per_class"][label] + 1e-9, (name, label)
     assert all(t in THRESHOLD_GRID for t in record["ceiling"]["thresholds"].values())
+    base = json.loads((eventful_model_dir / "config.json").read_text())["decode"]
+    assert record["base"]["thresholds"] == {label: base["class_thresholds"].get(label, base["threshold"])
+                                           for label in record["base"]["thresholds"]}
