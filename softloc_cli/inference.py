@@ -24,6 +24,7 @@ from .model import SoftlocNet
 
 CHUNK_S = 30.0  # seconds of output per chunk
 CONTEXT_S = 2.0  # seconds of audio either side of a chunk, discarded after the network
+CHUNKS_PER_BATCH = 8  # chunks run through the recurrent layer side by side (≈ 4.5 min of audio)
 
 
 @dataclass
@@ -94,22 +95,27 @@ def load_model(spec: str | Path | None = None, *, device: str = "auto") -> Loade
     return LoadedModel(name=config.name, directory=directory, config=config, net=net, features=features, device=device)
 
 
-def _chunked(n_frames: int, n_classes: int, forward: Callable[[int, int], Any], *, chunk_frames: int,
-             context_frames: int, on_chunk: Callable[[int], None] | None = None) -> np.ndarray:
-    """The one chunk-with-context loop: ``forward(first, last)`` returns logits ``(1, last - first,
-    n_classes)`` for frames ``first:last``; only each chunk's core frames are kept."""
+def _chunked(net, n_frames: int, features: Callable[[int, int], Any], *, chunk_frames: int, context_frames: int,
+             chunks_per_batch: int = CHUNKS_PER_BATCH, on_chunk: Callable[[int], None] | None = None) -> np.ndarray:
+    """The one chunk-with-context loop: ``features(first, last)`` returns the network's input
+    for frames ``first:last``; only each chunk's core frames are kept. Up to
+    ``chunks_per_batch`` chunks go through the recurrent layer together."""
     import torch
 
-    out = np.zeros((n_frames, n_classes), dtype=np.float32)
+    spans = []  # (start, stop, first, last) per chunk
+    for start in range(0, n_frames, chunk_frames):
+        stop = min(start + chunk_frames, n_frames)
+        spans.append((start, stop, max(0, start - context_frames), min(n_frames, stop + context_frames)))
+    out = np.zeros((n_frames, net.config.n_classes), dtype=np.float32)
     with torch.inference_mode():
-        for start in range(0, n_frames, chunk_frames):
-            stop = min(start + chunk_frames, n_frames)
-            first, last = max(0, start - context_frames), min(n_frames, stop + context_frames)
-            probs = torch.sigmoid(forward(first, last).float())[0].cpu().numpy()
-            core = probs[start - first : start - first + (stop - start)]
-            out[start : start + len(core)] = core
+        for index in range(0, len(spans), chunks_per_batch):
+            batch = spans[index : index + chunks_per_batch]
+            encoded = [net.encode(features(first, last))[0] for _, _, first, last in batch]
+            for (start, stop, first, _), logits in zip(batch, net.logits_of_sequences(encoded)):
+                probs = torch.sigmoid(logits.float()).cpu().numpy()
+                out[start:stop] = probs[start - first : start - first + (stop - start)]
             if on_chunk is not None:
-                on_chunk(stop)
+                on_chunk(batch[-1][1])
     return out
 
 
@@ -119,26 +125,27 @@ def compute_activations(
     *,
     chunk_s: float = CHUNK_S,
     context_s: float = CONTEXT_S,
+    chunks_per_batch: int = CHUNKS_PER_BATCH,
     on_progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """Probabilities ``(n_frames, n_classes)`` for mono ``audio`` at the model's sample rate.
 
-    ``on_progress`` receives the seconds of audio finished after each chunk.
+    ``on_progress`` receives the seconds of audio finished after each batch of chunks.
     """
     import torch
 
     hop, rate = model.config.features.hop_length, model.frame_rate_hz
     sample_rate = model.config.features.sample_rate
 
-    def forward(first: int, last: int):
+    def features(first: int, last: int):
         segment = torch.from_numpy(np.ascontiguousarray(audio[first * hop : last * hop])).to(model.device)
         if segment.numel() == 0:
             segment = torch.zeros(1, device=model.device)
-        return model.net(model.features(segment[None]))
+        return model.features(segment[None])
 
     report = None if on_progress is None else (lambda stop: on_progress(min(stop * hop, len(audio)) / sample_rate))
-    return _chunked(len(audio) // hop + 1, model.config.model.n_classes, forward, chunk_frames=max(1, int(chunk_s * rate)),
-                    context_frames=int(context_s * rate), on_chunk=report)
+    return _chunked(model.net, len(audio) // hop + 1, features, chunk_frames=max(1, int(chunk_s * rate)),
+                    context_frames=int(context_s * rate), chunks_per_batch=chunks_per_batch, on_chunk=report)
 
 
 def activations_from_logmel(net, logmel: np.ndarray, device: str, *, frame_rate_hz: float,
@@ -147,11 +154,10 @@ def activations_from_logmel(net, logmel: np.ndarray, device: str, *, frame_rate_
     and calibration keep features, not audio), with the same chunks and context as audio input."""
     import torch
 
-    def forward(first: int, last: int):
-        x = torch.from_numpy(np.asarray(logmel[first:last], dtype=np.float32))[None].to(device)
-        return net(add_flux(x))
+    def features(first: int, last: int):
+        return add_flux(torch.from_numpy(np.asarray(logmel[first:last], dtype=np.float32))[None].to(device))
 
-    return _chunked(len(logmel), net.config.n_classes, forward, chunk_frames=max(1, int(chunk_s * frame_rate_hz)),
+    return _chunked(net, len(logmel), features, chunk_frames=max(1, int(chunk_s * frame_rate_hz)),
                     context_frames=int(context_s * frame_rate_hz))
 
 
