@@ -94,8 +94,11 @@ class SoftlocNet(nn.Module):
 
         The recurrent layer steps frame by frame, so on CPU one batch of n sequences costs little
         more than one of them: this is what makes chunked inference fast. Unequal lengths are
-        packed, so every sequence gets exactly the result it would get alone."""
+        packed, so every sequence gets exactly the result it would get alone; on Apple's MPS,
+        where packed recurrent layers are unreliable (pytorch/pytorch#102911), they run one by one."""
         lengths = [len(x) for x in encoded]
+        if len(set(lengths)) > 1 and encoded[0].device.type not in ("cpu", "cuda"):
+            return [self.logits_of_sequences([x])[0] for x in encoded]
         padded = nn.utils.rnn.pad_sequence(encoded, batch_first=True)
         if len(set(lengths)) == 1:
             out, _ = self.rnn(padded)
