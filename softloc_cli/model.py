@@ -97,10 +97,11 @@ class SoftlocNet(nn.Module):
         packed, so every sequence gets exactly the result it would get alone; on Apple's MPS,
         where packed recurrent layers are unreliable (pytorch/pytorch#102911), they run one by one."""
         lengths = [len(x) for x in encoded]
-        if len(set(lengths)) > 1 and encoded[0].device.type not in ("cpu", "cuda"):
+        equal = len(set(lengths)) == 1
+        if not equal and encoded[0].device.type not in ("cpu", "cuda"):
             return [self.logits_of_sequences([x])[0] for x in encoded]
         padded = nn.utils.rnn.pad_sequence(encoded, batch_first=True)
-        if len(set(lengths)) == 1:
+        if equal:
             out, _ = self.rnn(padded)
         else:
             packed = nn.utils.rnn.pack_padded_sequence(padded, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
