@@ -4,7 +4,9 @@ For every set (a folder of audio + same-stem annotations) and model: per-class a
 (mir_eval, 50 ms) when the model's classes appear in the annotations, and class-agnostic onset
 F1 (all classes merged by ``softloc_cli.events.merge_labels``, the rule of ``softloc evaluate
 --merge-classes``: events closer than 30 ms count as one onset, as a kick and a hi-hat struck
-together are one annotated onset), also at the best single threshold of the calibration grid (the
+together are one annotated onset) with its precision and recall. Detected onsets per minute are
+counted too: on audio without the model's classes (drum-free clips for ``drums``) these are its
+phantom hits. Onset F1 is also given at the best single threshold of the calibration grid (the
 calibration gap: what the stored thresholds lose on this audio; for per-class references the
 same gap of the per-class F1, ``class_calibration_gap``). The same class-agnostic score is
 computed for ``librosa.onset.onset_detect`` (default settings) as a reference line and, when
@@ -67,8 +69,8 @@ def madmom_onsets(audio: np.ndarray, sample_rate: int) -> list[Event]:
 def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool) -> dict:
     entries = find_entries(folder)
     per_model = {name: {"classes": [], "merged": [], "grid": {t: [] for t in THRESHOLD_GRID},
-                        "class_grid": {t: [] for t in THRESHOLD_GRID}} for name in models}
-    base, mm = [], []
+                        "class_grid": {t: [] for t in THRESHOLD_GRID}, "events": 0} for name in models}
+    base, mm, minutes = [], [], 0.0
     use_madmom = baseline and madmom_available()
     for entry in entries:
         reference = read_annotations(entry.annotation)
@@ -79,6 +81,7 @@ def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool)
             if rate not in audio_cache:
                 audio_cache[rate] = load_audio(entry.audio, sample_rate=rate)
             result = transcribe_audio(model, audio_cache[rate])
+            per_model[name]["events"] += len(merge_labels(result.events))
             labels = model.config.labels
             by_class = any(e.label in labels for e in reference) and labels != [ONSET_CLASS]
             if by_class:
@@ -93,6 +96,7 @@ def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool)
                 if by_class:
                     per_model[name]["class_grid"][threshold].append(
                         score_events(reference, events, window_s=window_s, classes=labels))
+        minutes += result.duration_s / 60
         if baseline:
             rate = 22050
             audio = load_audio(entry.audio, sample_rate=rate)
@@ -100,9 +104,12 @@ def evaluate_set(folder: Path, models: dict, *, window_s: float, baseline: bool)
         if use_madmom:
             audio = load_audio(entry.audio, sample_rate=44100)
             mm.append(score_events(merged_ref, madmom_onsets(audio, 44100), window_s=window_s, classes=[ONSET_CLASS]))
-    out = {"files": len(entries), "models": {}}
+    out = {"files": len(entries), "minutes": round(minutes, 2), "models": {}}
     for name, scores in per_model.items():
-        record = {"onset_f1": round(pool_scores(scores["merged"]).pooled.overall.f1, 4)}
+        merged = pool_scores(scores["merged"]).pooled.overall
+        record = {"onset_f1": round(merged.f1, 4), "onset_precision": round(merged.precision, 4),
+                  "onset_recall": round(merged.recall, 4),
+                  "events_per_minute": round(scores["events"] / minutes, 1) if minutes else None}
         by_threshold = {t: pool_scores(s).pooled.overall.f1 for t, s in scores["grid"].items()}
         best = max(by_threshold, key=by_threshold.get)
         record.update(onset_f1_best=round(by_threshold[best], 4), best_threshold=best,

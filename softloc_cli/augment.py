@@ -43,6 +43,8 @@ class AugmentConfig:
     polarity_prob: float = 0.5
     mixup_prob: float = 0.0  # per training crop: add another crop of the batch (done on features)
     mixup_gain_db: tuple[float, float] = (-12.0, 0.0)  # level of the added crop
+    mixup_partners: str = "batch"  # "batch": any other crop; "mix": only crops of the [[mix]] sets
+    # (e.g. real recordings without the model's classes, added under rendered drums as a backing)
 
 
 def augment_audio(audio: np.ndarray, sample_rate: int, rng: np.random.Generator, config: AugmentConfig, *,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -252,9 +253,11 @@ def load_tracks(
     augment: AugmentConfig | None = None,
     allow_pitch: bool = True,
     source: int = 0,
+    negatives: bool = False,
 ) -> tuple[list[TrackData], DatasetSummary]:
     """Features and targets for every entry, plus ``augment.copies`` augmented renditions of each
     (``allow_pitch=False`` for pitched models: a speed change would move every note's pitch).
+    ``negatives=True``: audio that holds none of ``classes`` on purpose (all targets zero).
 
     Raises
     ------
@@ -270,6 +273,9 @@ def load_tracks(
     tracks, ignored, counts = [], {}, {c: 0 for c in classes}
     for index, entry in enumerate(entries):
         events, left_out = select_events(read_annotations(entry.annotation, class_map=class_map), classes)
+        if negatives:  # whatever its annotations say, nothing of ``classes`` is to be found here
+            left_out = Counter(left_out) + Counter(e.label for e in events)
+            events = []
         for label, n in left_out.items():
             ignored[label] = ignored.get(label, 0) + n
         logmel, _ = compute_logmel(entry.audio, feature_module, cache_dir=cache_dir)
@@ -296,7 +302,7 @@ def load_tracks(
         if on_file is not None:
             on_file(index + 1)
     missing = [c for c, n in counts.items() if n == 0]
-    if missing and (require_every_class or len(missing) == len(classes)):
+    if missing and not negatives and (require_every_class or len(missing) == len(classes)):
         seen = sorted(set(ignored) | {c for c, n in counts.items() if n})
         raise DatasetError(
             f"class(es) {', '.join(missing)} never appear in the annotations; labels found: {', '.join(seen) or 'none'}"

@@ -55,6 +55,7 @@ METRICS_LOG = "metrics.jsonl"
 DEFAULT_STEPS = 3000  # from scratch (the prototype: 3,000 steps ≈ 15 CPU-minutes)
 FINETUNE_PASSES = 60  # fine-tuning: crops of 60 × the tapped audio ...
 FINETUNE_STEPS = (100, 600)  # ... but at least / at most this many steps
+MIXUP_PARTNERS = ("batch", "mix")  # values of ``augment.mixup_partners``
 FINETUNE_DEFAULTS: dict[str, Any] = {  # a recipe under the user's own recipe and flags when fine-tuning
     "lr": 1e-3, "freeze_frontend": True, "warmup_steps": 20, "val_every": 50, "early_stop": 4,
     "loss": {"alpha_schedule": "constant", "alpha_start": 0.9, "sll_weight": 32.0},  # the bundled models' final mix
@@ -67,6 +68,8 @@ class MixSource:
 
     path: str = ""
     share: float = 0.5
+    negatives: bool = False  # holds none of the classes on purpose (real audio without drums):
+    # its labels are ignored and every output learns silence there
 
 
 @dataclass
@@ -168,7 +171,11 @@ def make_config(recipe: dict[str, Any] | None = None, **overrides: Any) -> Train
         _merge(data, FINETUNE_DEFAULTS)
     _merge(data, recipe or {})
     _merge(data, overrides)
-    return from_dict(TrainConfig, data, where="training config")
+    config = from_dict(TrainConfig, data, where="training config")
+    if config.augment.mixup_partners not in MIXUP_PARTNERS:
+        raise ConfigError(f"augment.mixup_partners must be one of {', '.join(MIXUP_PARTNERS)}; "
+                          f"got {config.augment.mixup_partners!r}")
+    return config
 
 
 def _merge(target: dict[str, Any], source: dict[str, Any]) -> None:
@@ -269,7 +276,8 @@ def train(config: TrainConfig, *, resume: bool = False,
             model.train()
             logmel, targets, mask, chosen = sampler.sample(config.batch_size)
             if config.augment.mixup_prob > 0:
-                logmel, targets, mask = _mixup(logmel, targets, mask, config.augment, aug_rng)
+                sources = np.array([run.train_tracks[index].source for index in chosen])
+                logmel, targets, mask = _mixup(logmel, targets, mask, config.augment, aug_rng, sources=sources)
             x = _augment(torch.from_numpy(logmel).to(device), config, ckpt.features, aug_rng)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(add_flux(x))
@@ -351,6 +359,7 @@ def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> R
             label_noise_s=config.label_noise_s, label_shift_s=config.label_shift_s, seed=config.seed,
             cache_dir=cache_dir, require_every_class=not ckpt.pitched and not config.mix,
             augment=config.augment, allow_pitch=not ckpt.pitched, source=source,
+            negatives=source > 0 and config.mix[source - 1].negatives,
         )
         train_tracks += tracks
         source_summaries.append(summary)
@@ -544,23 +553,33 @@ def _augment(x, config: TrainConfig, features: FeatureConfig, rng: np.random.Gen
 
 
 def _mixup(logmel: np.ndarray, targets: np.ndarray, mask: np.ndarray, augment: AugmentConfig,
-           rng: np.random.Generator):
+           rng: np.random.Generator, *, sources: np.ndarray | None = None):
     """Add another crop of the batch to some crops: two sources sounding at once, both sets of events.
 
     Magnitudes add in the linear mel domain (phase ignored), which is what cached log-mel allows.
+    ``sources`` (training set of each crop) limits partners to ``[[mix]]`` crops when
+    ``augment.mixup_partners == "mix"``; a crop without another eligible partner stays as it is.
     """
     n = len(logmel)
     chosen = np.flatnonzero(rng.random(n) < augment.mixup_prob) if n > 1 else []
     if not len(chosen):
         return logmel, targets, mask
-    sources = logmel.copy(), targets.copy(), mask.copy()  # partners are added as they were drawn
+    from_mix = augment.mixup_partners == "mix"
+    eligible = (np.asarray(sources) > 0) if from_mix and sources is not None else np.full(n, not from_mix)
+    originals = logmel.copy(), targets.copy(), mask.copy()  # partners are added as they were drawn
     logmel, targets, mask = logmel.copy(), targets.copy(), mask.copy()
     for item in chosen:
-        partner = (item + int(rng.integers(1, n))) % n  # any other crop of the batch
+        if from_mix:
+            candidates = np.flatnonzero(eligible & (np.arange(n) != item))
+            if not len(candidates):
+                continue
+            partner = int(rng.choice(candidates))
+        else:
+            partner = (item + int(rng.integers(1, n))) % n  # any other crop of the batch
         gain = 10 ** (rng.uniform(*augment.mixup_gain_db) / 20)
-        logmel[item] = np.log1p(np.expm1(logmel[item]) + gain * np.expm1(sources[0][partner]))
-        targets[item] += sources[1][partner]
-        mask[item] |= sources[2][partner]
+        logmel[item] = np.log1p(np.expm1(logmel[item]) + gain * np.expm1(originals[0][partner]))
+        targets[item] += originals[1][partner]
+        mask[item] |= originals[2][partner]
     return logmel, targets, mask
 
 

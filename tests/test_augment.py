@@ -12,7 +12,7 @@ from scipy import signal
 from softloc_cli.annotations import write_events
 from softloc_cli.augment import AugmentConfig, add_noise, add_room, augment_audio, change_speed, compress, random_eq
 from softloc_cli.data import CropSampler, FileEntry, TrackData, load_tracks
-from softloc_cli.errors import ConfigError
+from softloc_cli.errors import ConfigError, DatasetError
 from softloc_cli.events import Event
 from softloc_cli.training import MixSource, _mixup, make_config, source_shares
 
@@ -123,6 +123,21 @@ def test_copies_are_extra_tracks_with_labels_moved_by_the_speed_change(tmp_path,
 # -- mixing training sets --------------------------------------------------------------------
 
 
+def test_a_negatives_set_has_silent_targets_whatever_its_labels_say(tmp_path, features):
+    """Real audio without the model's classes (``negatives = true``): no error for the missing
+    classes, every target zero, even where the file's annotations use the model's labels."""
+    entry = one_file(tmp_path)  # annotated "onset" twice
+    with pytest.raises(DatasetError, match="never appear"):  # a plain set with none of the classes is a mistake
+        load_tracks([entry], classes=["kick"], feature_module=features)
+    tracks, summary = load_tracks([entry], classes=["kick"], feature_module=features, negatives=True)
+    assert summary.events == {"kick": 0} and summary.ignored_labels == {"onset": 2}
+    tracks, summary = load_tracks([entry], classes=["onset"], feature_module=features, negatives=True)
+    assert not tracks[0].targets.any() and tracks[0].events == [] and summary.ignored_labels == {"onset": 2}
+    config = make_config({"mix": [{"path": "real/", "share": 0.2, "negatives": True}]})
+    assert config.mix[0].negatives
+
+
+
 def fake_track(n_frames: int, source: int) -> TrackData:
     return TrackData(FileEntry(Path(f"{source}.wav"), Path(f"{source}.csv")), np.zeros((n_frames, 4), np.float16),
                      np.zeros((n_frames, 1), np.float32), [], n_frames / 100, source=source)
@@ -160,6 +175,28 @@ def test_mixup_adds_magnitudes_events_and_masks():
         np.testing.assert_allclose(np.expm1(out[i]), np.expm1(logmel[0]) + np.expm1(logmel[1]), rtol=1e-5)
         assert out_targets[i, 2, 0] == 1 and out_targets[i, 5, 0] == 1 and out_mask[i].all()
     assert targets.sum() == 2  # inputs untouched
+
+
+def test_mixup_partners_from_mix_sets_only():
+    """With ``mixup_partners = "mix"`` only crops of the [[mix]] sets are added, as backings."""
+    rng = np.random.default_rng(0)
+    logmel = np.log1p(rng.uniform(0, 5, size=(4, 8, 3))).astype(np.float32)
+    targets = np.zeros((4, 8, 1), np.float32)
+    targets[0, 1] = targets[1, 3] = 1  # rendered crops with hits; crops 2 and 3 come from the mix set
+    mask = np.ones((4, 8), bool)
+    sources = np.array([0, 0, 1, 1])
+    config = AugmentConfig(mixup_prob=1.0, mixup_gain_db=(0.0, 0.0), mixup_partners="mix")
+    out, out_targets, _ = _mixup(logmel, targets, mask, config, np.random.default_rng(1), sources=sources)
+    for i in range(2):  # each rendered crop got one of the mix crops under it, and kept only its own hits
+        added = np.expm1(out[i]) - np.expm1(logmel[i])
+        assert any(np.allclose(added, np.expm1(logmel[j]), rtol=1e-4) for j in (2, 3))
+        np.testing.assert_array_equal(out_targets[i], targets[i])
+    for i in (2, 3):  # a mix crop's only eligible partner is the other mix crop
+        np.testing.assert_allclose(np.expm1(out[i]) - np.expm1(logmel[i]), np.expm1(logmel[5 - i]), rtol=1e-4)
+    lone = _mixup(logmel, targets, mask, config, np.random.default_rng(1), sources=np.array([0, 0, 0, 1]))[0]
+    np.testing.assert_array_equal(lone[3], logmel[3])  # no other mix crop: left as it is
+    with pytest.raises(ConfigError, match="mixup_partners"):  # refused with the recipe, before any work
+        make_config({"augment": {"mixup_partners": "any"}})
 
 
 # -- stacked STFT windows ----------------------------------------------------------------------
