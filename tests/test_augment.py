@@ -137,7 +137,6 @@ def test_a_negatives_set_has_silent_targets_whatever_its_labels_say(tmp_path, fe
     assert config.mix[0].negatives
 
 
-
 def fake_track(n_frames: int, source: int) -> TrackData:
     return TrackData(FileEntry(Path(f"{source}.wav"), Path(f"{source}.csv")), np.zeros((n_frames, 4), np.float16),
                      np.zeros((n_frames, 1), np.float32), [], n_frames / 100, source=source)
