@@ -133,11 +133,14 @@ def test_merge_classes_and_eval_models_script_agree(tmp_path, monkeypatch):
     assert script.merge_labels is merge_labels
     monkeypatch.setattr(script, "load_audio", lambda path, sample_rate: None)
     monkeypatch.setattr(script, "transcribe_audio",
-                        lambda model, audio: SimpleNamespace(events=EST_DRUMS, activations=np.zeros((250, 3))))
+                        lambda model, audio: SimpleNamespace(events=EST_DRUMS, activations=np.zeros((250, 3)),
+                                                             duration_s=2.5))
     model = SimpleNamespace(config=SimpleNamespace(labels=["kick", "snare", "hihat"], decode=DecodeConfig(),
                                                    features=SimpleNamespace(sample_rate=24000, frame_rate_hz=100.0)))
     out = script.evaluate_set(data, {"drums": model}, window_s=0.05, baseline=False)
     assert out["models"]["drums"]["onset_f1"] == round(cli["overall"]["f1"], 4) == 1.0
+    merged = len(merge_labels(EST_DRUMS))  # simultaneous hits are one onset here too
+    assert merged < len(EST_DRUMS) and out["models"]["drums"]["events_per_minute"] == round(merged / (2.5 / 60), 1)
 
 
 # -- one folder scan ---------------------------------------------------------------------------

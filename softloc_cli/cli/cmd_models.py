@@ -347,6 +347,11 @@ def _training_rows(training: dict[str, Any], loss: dict[str, Any], *, verbose: b
         line = _data_line(training.get(key))
         if line:
             rows.append((label, line))
+    for source in training.get("sources") or []:  # training sets mixed by share ([[mix]])
+        if isinstance(source, dict):
+            share = source.get("share")
+            name = str(source.get("path", "?")) + (f" ({share:.0%})" if isinstance(share, (int, float)) else "")
+            rows.append(("source", f"{name}: {_data_line(source) or '–'}"))
     run = []
     if isinstance(training.get("steps"), int):
         run.append(f"{training['steps']:,} steps")
@@ -384,7 +389,7 @@ def _training_rows(training: dict[str, Any], loss: dict[str, Any], *, verbose: b
     if loss:
         rows.append(("loss", _loss_line(loss)))
     leftover = {k: v for k, v in training.items() if k not in
-                ("config", "train_data", "val_data", "steps", "best_step", "seconds", "device", "world_size",
+                ("config", "train_data", "val_data", "sources", "steps", "best_step", "seconds", "device", "world_size",
                  "finished", "date", "trained_at", "created", "speed")}
     rows += [(k, _value(v)) for k, v in leftover.items()]
     return rows
