@@ -24,8 +24,10 @@ import numpy as np
 from softloc_cli.annotations import read_annotations
 from softloc_cli.audio import load_audio
 from softloc_cli.calibration import calibrate, score_decoded
+from softloc_cli.checkpoint import read_config
 from softloc_cli.data import find_entries
 from softloc_cli.events import ONSET_CLASS, merge_labels
+from softloc_cli.hub import resolve_model
 from softloc_cli.inference import compute_activations, load_model
 
 
@@ -63,18 +65,17 @@ def main() -> None:
     references = {name: {e.audio.stem: merge_labels(read_annotations(e.annotation)) for e in find_entries(folder)}
                   for name, folder in sets.items()}
     activations = {spec: cached_activations(spec, sets, args.cache) for spec in args.model}
-    first = load_model(args.model[0], device="cpu").config
+    first = read_config(resolve_model(args.model[0]))
     base, rate = replace(first.decode, class_thresholds={}), first.features.frame_rate_hz
     calibration_set = next(iter(sets))
     for size in (int(s) for s in args.sizes.split(",")):
         for members in itertools.combinations(args.model, size):
             for mode in ["mean"] if size == 1 else ["mean", "geo"]:
-                def acts(name):
-                    return [combine([activations[m][name][stem] for m in members], mode) for stem in references[name]]
-
-                decode = calibrate(acts(calibration_set), list(references[calibration_set].values()),
+                acts = {name: [combine([activations[m][name][stem] for m in members], mode) for stem in references[name]]
+                        for name in sets}
+                decode = calibrate(acts[calibration_set], list(references[calibration_set].values()),
                                    labels=[ONSET_CLASS], frame_rate_hz=rate, base=base, window_s=0.05)
-                scores = {name: round(score_decoded(acts(name), list(references[name].values()), labels=[ONSET_CLASS],
+                scores = {name: round(score_decoded(acts[name], list(references[name].values()), labels=[ONSET_CLASS],
                                                     frame_rate_hz=rate, decode=decode, window_s=0.05)
                                       .pooled.overall.f1, 4) for name in sets}
                 print(json.dumps({"members": list(members), "mode": mode, "threshold": decode.threshold_for(ONSET_CLASS),

@@ -42,8 +42,9 @@ def main() -> None:
     parser.add_argument("--levels", default="0,6", help="drums over backing, dB RMS (default 0,6)")
     parser.add_argument("--per-clip", type=int, default=4, help="backings per drum clip (default 4)")
     args = parser.parse_args()
-    backings = [load_audio(e.audio, sample_rate=SAMPLE_RATE) for e in find_entries(args.backings)]
-    names = [e.audio.stem for e in find_entries(args.backings)]
+    backing_entries = find_entries(args.backings)
+    backings = [load_audio(e.audio, sample_rate=SAMPLE_RATE) for e in backing_entries]
+    names = [e.audio.stem for e in backing_entries]
     args.out_dir.mkdir(parents=True, exist_ok=True)
     written = 0
     for index, entry in enumerate(find_entries(args.drums)):

@@ -247,6 +247,7 @@ def train(config: TrainConfig, *, resume: bool = False,
     sampler = CropSampler(run.train_tracks, crop_frames=crop_frames, rng=np.random.default_rng([config.seed, rank, 1]),
                           shares=source_shares(config))
     aug_rng = np.random.default_rng([config.seed, rank, 2])
+    track_sources = np.array([track.source for track in run.train_tracks])  # training set of each track
     progress, best_state = Progress(), _copy_state(net)
     if resume:
         progress, best_state = load_state(state_dir, rank=rank, net=net, optimizer=optimizer,
@@ -276,8 +277,8 @@ def train(config: TrainConfig, *, resume: bool = False,
             model.train()
             logmel, targets, mask, chosen = sampler.sample(config.batch_size)
             if config.augment.mixup_prob > 0:
-                sources = np.array([run.train_tracks[index].source for index in chosen])
-                logmel, targets, mask = _mixup(logmel, targets, mask, config.augment, aug_rng, sources=sources)
+                logmel, targets, mask = _mixup(logmel, targets, mask, config.augment, aug_rng,
+                                               sources=track_sources[chosen])
             x = _augment(torch.from_numpy(logmel).to(device), config, ckpt.features, aug_rng)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(add_flux(x))
