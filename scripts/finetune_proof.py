@@ -82,18 +82,19 @@ def main() -> None:
     for loss in args.loss or ["softloc"]:
         work = Path(tempfile.mkdtemp(prefix="ft-"))
         output = (args.keep / f"{args.case}-{loss}") if args.keep else work / "model"
-        config = make_config(data=str(args.taps), output=str(output), init=args.init, auto_softness=True,
-                             loss={"name": loss}, steps=args.steps, seed=args.seed, threads=args.threads,
-                             device="cpu", **extra)
+        settings = {"auto_softness": True, "steps": args.steps, "seed": args.seed, "threads": args.threads,
+                    "device": "cpu", **extra, "loss": {"name": loss, **extra.get("loss", {})}}
+        config = make_config(data=str(args.taps), output=str(output), init=args.init, **settings)
         started = time.perf_counter()
-        result = train(config, on_event=lambda e: print(f"  {e}", flush=True) if e["kind"] in ("val", "softness",
+        result = train(config, on_event=lambda e: print(f"  {e}", flush=True) if e["kind"] in ("val", "softness", "snap",
                                                                                                 "classes") else None)
         seconds = time.perf_counter() - started
         tuned = score(str(output), args.test)
+        training = json.loads((output / "config.json").read_text())["training"]
         record = {"case": args.case, "init": args.init, "loss": loss, "taps": str(args.taps), "test": str(args.test),
                   "settings": extra, "seed": args.seed, "threads": args.threads, "steps": result.steps,
                   "best_step": result.best_step, "train_seconds": round(seconds, 1),
-                  "train_hours": json.loads((output / "config.json").read_text())["training"]["train_data"]["hours"],
+                  "train_hours": training["train_data"]["hours"], "snapped_taps": training.get("snapped_taps"),
                   "tap_spread": None if result.tap_spread is None else vars(result.tap_spread),
                   "thresholds": {c: result.decode.threshold_for(c) for c in tuned["per_class"]},
                   "base": base, "tuned": tuned, "gain": round(tuned["f1"] - base["f1"], 4)}

@@ -69,6 +69,7 @@ class TrackData:
     duration_s: float
     source: int = 0  # which training set it came from (see CropSampler's shares)
     copy: int = 0  # 0 = the file as recorded, k > 0 = its k-th augmented rendition
+    time_scale: float = 1.0  # event times of this rendition = the file's times × this (speed change)
 
 
 @dataclass
@@ -298,7 +299,8 @@ def load_tracks(
                                            copy=copy, seed=seed, allow_pitch=allow_pitch)
             moved = [replace(e, time_s=e.time_s * scale) for e in events]
             targets = frame_targets(moved, classes, len(logmel), frame_rate, times * scale)
-            tracks.append(TrackData(entry, logmel, targets, moved, (len(logmel) - 1) / frame_rate, source, copy))
+            tracks.append(TrackData(entry, logmel, targets, moved, (len(logmel) - 1) / frame_rate, source, copy,
+                                    scale))
         if on_file is not None:
             on_file(index + 1)
     missing = [c for c, n in counts.items() if n == 0]

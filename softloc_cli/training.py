@@ -32,16 +32,17 @@ from .calibration import calibrate, peak_mass_share, score_decoded
 from .checkpoint import CheckpointConfig, ClassInfo, load_weights, read_config, save_checkpoint
 from .classmap import DEFAULT_DRUM_MAP, expand_pitch_ranges, label_to_pitch, parse_class_map, pitched_class_map
 from .configs import from_dict
-from .data import CropSampler, DatasetSummary, find_entries, load_tracks
+from .data import CropSampler, DatasetSummary, find_entries, frame_targets, load_tracks
 from .decode import DecodeConfig, decode_activations
 from .errors import ConfigError, DatasetError
-from .events import ONSET_CLASS
+from .events import ONSET_CLASS, Event
 from .features import FeatureConfig, LogMelFlux, add_flux, scale_gain, shift_mel
 from .fileio import atomic_write
 from .hub import resolve_model
 from .inference import activations_from_logmel, resolve_device
 from .losses import LossConfig, build_loss
 from .model import ModelConfig, SoftlocNet
+from .tap_snap import SnapCount, snap_events
 from .tap_timing import TapSpread, estimate_tap_spread, suggest_softness
 from .tapping import pooled_tap_spread
 from .train_state import STATE_DIR, Progress, load_state, save_random_state, save_state, saved_config
@@ -57,7 +58,7 @@ FINETUNE_PASSES = 60  # fine-tuning: crops of 60 × the tapped audio ...
 FINETUNE_STEPS = (100, 600)  # ... but at least / at most this many steps
 MIXUP_PARTNERS = ("batch", "mix")  # values of ``augment.mixup_partners``
 FINETUNE_DEFAULTS: dict[str, Any] = {  # a recipe under the user's own recipe and flags when fine-tuning
-    "lr": 1e-3, "freeze_frontend": True, "warmup_steps": 20, "val_every": 50, "early_stop": 4,
+    "lr": 1e-3, "freeze_frontend": True, "warmup_steps": 20, "val_every": 50, "early_stop": 4, "snap_taps": True,
     "loss": {"alpha_schedule": "constant", "alpha_start": 0.9, "sll_weight": 32.0},  # the bundled models' final mix
 }
 
@@ -87,6 +88,7 @@ class TrainConfig:
     description: str = ""
     loss: LossConfig = field(default_factory=LossConfig)
     auto_softness: bool = False  # measure the labels' timing spread against the init model and use it
+    snap_taps: bool = False  # fine-tuning: move each label onto the init model's matching hit first
     model: ModelConfig = field(default_factory=ModelConfig)  # architecture when training from scratch
     features: FeatureConfig = field(default_factory=FeatureConfig)
     steps: int = 0  # optimizer steps; 0 = DEFAULT_STEPS from scratch, sized to the audio when fine-tuning
@@ -382,6 +384,14 @@ def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> R
                 config = replace(config, loss=replace(config.loss, softness_s=spread.softness_s, softness_end_s=None))
             emit({"kind": "softness", "spread": asdict(spread) if spread else None,
                   "softness_s": config.loss.softness_s})
+    snap = None
+    if config.snap_taps and base is not None and not (config.label_noise_s or config.label_shift_s):
+        # (experiments jitter exact labels on purpose: snapping them back would undo the experiment)
+        sigma = spread.sigma_s if spread else (stored if stored is not None else config.loss.softness_s)
+        train_tracks, val_tracks, snap = _snap_labels(net, config, train_tracks, val_tracks, labels=labels, base=base,
+                                                      window_s=snap_window(sigma),
+                                                      offset_s=spread.offset_s if spread else 0.0)
+        emit({"kind": "snap", **snap})
     total_steps = _total_steps(config, train_tracks)
     head_only = config.head_only_steps
     if head_only < 0:
@@ -389,6 +399,8 @@ def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> R
     summaries = {"train_data": asdict(train_summary), "val_data": asdict(val_summary)}
     if stored is not None:
         summaries["stored_tap_sigma_s"] = round(stored, 4)
+    if snap is not None:
+        summaries["snapped_taps"] = snap
     if config.mix:
         summaries["sources"] = [{"path": path, "share": share, **asdict(summary)} for path, share, summary
                                 in zip([config.data] + [m.path for m in config.mix],
@@ -442,20 +454,79 @@ def finish(net, run: Run, device: str, *, steps: int, best_step: int, seconds: f
     return TrainResult(output, steps, best_step, scores, decode, seconds, run.tap_spread)
 
 
+def base_detections(net, tracks, *, labels: list[str], base: CheckpointConfig) -> list[list[Event]]:
+    """The init model's hits on each track, decoded with its stored settings (classes it knows;
+    ``net`` still holds the init model's weights for them)."""
+    known = [label for label in labels if label in base.labels]
+    rate = base.features.frame_rate_hz
+    columns = [labels.index(label) for label in known]
+    detections = []
+    for track in tracks:
+        if not known:
+            detections.append([])
+            continue
+        acts = activations_from_logmel(net, track.logmel, "cpu", frame_rate_hz=rate)[:, columns]
+        detections.append(decode_activations(acts, frame_rate_hz=rate, labels=known, config=base.decode))
+    return detections
+
+
 def measure_tap_spread(net, tracks, *, labels: list[str], base: CheckpointConfig) -> TapSpread | None:
     """How far the training labels sit from the init model's own detections (classes it knows)."""
     known = [label for label in labels if label in base.labels]
     if not known:
         return None
-    rate = base.features.frame_rate_hz
-    columns = [labels.index(label) for label in known]
-    detections, taps = [], []
-    for track in tracks:
-        acts = activations_from_logmel(net, track.logmel, "cpu", frame_rate_hz=rate)[:, columns]
-        detections.append(decode_activations(acts, frame_rate_hz=rate, labels=known, config=base.decode))
-        taps.append([e for e in track.events if e.label in known])
+    detections = base_detections(net, tracks, labels=labels, base=base)
+    taps = [[e for e in track.events if e.label in known] for track in tracks]
     spread = estimate_tap_spread(taps, detections)
     return spread if spread.n_matched else None
+
+
+SNAP_WINDOW_S = (0.030, 0.250)
+
+
+def snap_window(sigma_s: float) -> float:
+    """How far a tap may be moved: twice the taps' spread, within 30-250 ms. A tap farther than
+    that from every hit of its class more likely marks a hit the model missed."""
+    low, high = SNAP_WINDOW_S
+    return round(min(max(2 * sigma_s, low), high), 4) if math.isfinite(sigma_s) else high
+
+
+def _snap_labels(net, config: TrainConfig, train_tracks, val_tracks, *, labels, base, window_s, offset_s):
+    """The taps (training set, and the validation split taken from it) snapped onto the init
+    model's hits; other training sets and a separate --val set are left as annotated."""
+    own = [i for i, t in enumerate(train_tracks) if t.source == 0]
+    snapped, count = snap_tracks(net, [train_tracks[i] for i in own], labels=labels, base=base,
+                                 max_offset_s=window_s, offset_s=offset_s)
+    train_tracks = list(train_tracks)
+    for i, track in zip(own, snapped):
+        train_tracks[i] = track
+    if not config.val:
+        val_tracks, val_count = snap_tracks(net, val_tracks, labels=labels, base=base, max_offset_s=window_s,
+                                            offset_s=offset_s)
+        if not {t.entry.audio for t in val_tracks} <= {t.entry.audio for t in train_tracks}:
+            count += val_count  # a split, not the training files themselves
+    return train_tracks, val_tracks, {"taps": count.n_taps, "snapped": count.n_snapped, "window_s": window_s,
+                                      "offset_s": round(offset_s, 4)}
+
+
+def snap_tracks(net, tracks, *, labels: list[str], base: CheckpointConfig, max_offset_s: float,
+                offset_s: float = 0.0) -> tuple[list, SnapCount]:
+    """``tracks`` with every tap moved onto the init model's matching hit (:mod:`softloc_cli.tap_snap`;
+    the others lose the taps' lag ``offset_s``). Augmented copies follow their original."""
+    originals = [t for t in tracks if t.copy == 0]
+    detections = base_detections(net, originals, labels=labels, base=base)
+    snapped, total = {}, SnapCount()
+    for track, found in zip(originals, detections):
+        events, count = snap_events(track.events, found, max_offset_s=max_offset_s, offset_s=offset_s)
+        snapped[track.entry.audio] = events
+        total += count
+    rate = base.features.frame_rate_hz
+    out = []
+    for track in tracks:
+        events = [replace(e, time_s=e.time_s * track.time_scale) for e in snapped[track.entry.audio]]
+        times = np.array([e.time_s for e in events])
+        out.append(replace(track, events=events, targets=frame_targets(events, labels, len(track.logmel), rate, times)))
+    return out, total
 
 
 def _check_output(output: Path, resume: bool) -> None:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from softloc_cli.calibration import THRESHOLD_GRID, calibrate
 from softloc_cli.cli import app
+from softloc_cli.data import frame_targets
 from softloc_cli.decode import DecodeConfig
 from softloc_cli.events import Event
 from softloc_cli.synthetic import write_dataset
@@ -67,6 +68,7 @@ def test_readme_fine_tune_command_runs_verbatim(taps, monkeypatch):
     assert [c["name"] for c in config["classes"]] == ["kick", "snare", "hihat"]
     assert config["training"]["config"]["init"] == "drums"
     assert "stored thresholds:" in result.stdout
+    assert re.search(r"snapped \d+ of \d+ taps onto the base model's hits", result.stderr), result.stderr
 
 
 def test_help_and_readme_agree_on_the_fine_tune_option():
@@ -230,3 +232,54 @@ def test_anchor_weight_holds_the_body_near_the_base_model(small, tmp_path):
         moved[weight] = sum(float((tuned[k] - base[k]).abs().sum()) for k in base if k.startswith("rnn."))
 
     assert moved[0.0] > 0 and moved[100.0] < 0.5 * moved[0.0], moved
+
+
+# -- taps snapped onto the base model's hits ---------------------------------------------------
+
+
+def test_taps_are_snapped_onto_the_base_models_hits_before_training(tmp_path, monkeypatch):
+    """The loop trains on the taps moved onto the init model's hits (here: stand-in detections at
+    the exact times), augmented copies included, and reports how many moved; ``snap_taps=False``
+    trains on the taps as tapped."""
+    from softloc_cli import training
+
+    folder = tmp_path / "taps"
+    exact = write_dataset(folder, n_files=4, duration_s=3.0, timbres=("low", "mid", "high"), seed=7,
+                          label_jitter_s=0.03)
+    rename_labels(folder, DRUM_NAMES)
+    truth = {f"clip_{i:02d}.wav": [Event(e.time_s, DRUM_NAMES[e.label]) for e in events]
+             for i, events in enumerate(exact)}
+    monkeypatch.setattr(training, "base_detections",
+                        lambda net, tracks, **kw: [truth[t.entry.audio.name] for t in tracks])
+
+    def prepared(snap: bool):
+        events = []
+        config = make_config(data=str(folder), output=str(tmp_path / "out"), init="drums", auto_softness=True,
+                             snap_taps=snap, augment={"copies": 1, "speed_prob": 1.0}, device="cpu", threads=1)
+        return training.prepare(config, emit=events.append), events
+
+    def share_on_truth(tracks) -> float:
+        hits = total = 0
+        for track in tracks:
+            true = np.array(sorted(e.time_s * track.time_scale for e in truth[track.entry.audio.name]))
+            for e in track.events:
+                total += 1
+                hits += np.min(np.abs(true - e.time_s)) < 1e-4
+        return hits / total
+
+    run_snapped, events = prepared(True)
+    snap = next(e for e in events if e["kind"] == "snap")
+    assert snap["snapped"] > 0.9 * snap["taps"] and snap["window_s"] >= 0.03
+    copies = [t for t in run_snapped.train_tracks if t.copy > 0]
+    assert copies and any(abs(t.time_scale - 1) > 1e-3 for t in copies)
+    assert share_on_truth(run_snapped.train_tracks) > 0.9 and share_on_truth(run_snapped.val_tracks) > 0.9
+    rate = run_snapped.ckpt.features.frame_rate_hz
+    for track in run_snapped.train_tracks:  # the targets follow the moved labels, not the taps
+        times = np.array([e.time_s for e in track.events])
+        expected = frame_targets(track.events, run_snapped.labels, len(track.logmel), rate, times)
+        assert np.array_equal(track.targets, expected)
+    assert run_snapped.summaries["snapped_taps"]["snapped"] == snap["snapped"]
+
+    run_tapped, events = prepared(False)
+    assert not any(e["kind"] == "snap" for e in events)
+    assert share_on_truth(run_tapped.train_tracks) < 0.2

@@ -52,6 +52,7 @@ def train(
     class_map: Annotated[Optional[str], typer.Option("--class-map", help='Label map, e.g. "kick=35,36 snare=38,40".')] = None,
     loss: Annotated[Optional[LossName], typer.Option("--loss", help="softloc, sll, mc, bce, smoothed or bootstrap.")] = None,
     softness: Annotated[Optional[str], typer.Option("--softness", help="How far off your labels are, e.g. 80ms, or auto (measured against --init; the default when fine-tuning).")] = None,
+    snap: Annotated[Optional[bool], typer.Option("--snap/--no-snap", help="Move each tap onto the --init model's matching hit before training (default when fine-tuning).")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimizer steps (default: 3000; fine-tuning: sized to the audio).")] = None,
     epochs: Annotated[Optional[float], typer.Option("--epochs", min=0.01, help="Passes over the training audio (instead of --steps).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Crops per step.")] = None,
@@ -91,6 +92,7 @@ def train(
         "loss": {"name": loss.value if loss else None,
                  "softness_s": None if auto_softness else duration(softness, "--softness")},
         "auto_softness": True if auto_softness else (False if softness is not None else None),
+        "snap_taps": snap,
         "steps": steps,
         "epochs": epochs,
         "batch_size": batch_size,
@@ -210,6 +212,10 @@ class _Reporter:
                 stderr.print(f"your taps are off by about {1000 * spread['sigma_s']:.0f} ms "
                              f"({spread['n_matched']} of {spread['n_taps']} taps matched); "
                              f"softness {1000 * event['softness_s']:.0f} ms", markup=False)
+        elif kind == "snap" and self.log:
+            kept = event["taps"] - event["snapped"]
+            stderr.print(f"snapped {event['snapped']} of {event['taps']} taps onto the base model's hits "
+                         f"(within {1000 * event['window_s']:.0f} ms); {kept} kept as tapped", markup=False)
         elif kind == "data" and self.log:
             train, val = event["train"], event["val"]
             events = train["events"]
