@@ -86,8 +86,8 @@ def main() -> None:
                     "device": "cpu", **extra, "loss": {"name": loss, **extra.get("loss", {})}}
         config = make_config(data=str(args.taps), output=str(output), init=args.init, **settings)
         started = time.perf_counter()
-        result = train(config, on_event=lambda e: print(f"  {e}", flush=True) if e["kind"] in ("val", "softness", "snap",
-                                                                                                "classes") else None)
+        shown = ("val", "softness", "snap", "classes")
+        result = train(config, on_event=lambda e: print(f"  {e}", flush=True) if e["kind"] in shown else None)
         seconds = time.perf_counter() - started
         tuned = score(str(output), args.test)
         training = json.loads((output / "config.json").read_text())["training"]
