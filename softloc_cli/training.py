@@ -77,7 +77,8 @@ class MixSource:
 class TrainConfig:
     data: str = ""  # dataset folder or manifest CSV
     mix: list[MixSource] = field(default_factory=list)  # more training sets; ``data`` gets the remaining share
-    val: str | None = None  # validation set; default: 10% of the training files
+    val: str | None = None  # validation set; default: ``val_share`` of the training files
+    val_share: float = 0.1  # without ``val``: the share of the training files held out (at least one)
     output: str = ""  # model directory to write
     init: str | None = None  # model spec to fine-tune (bundled, path, hf://); None = from scratch
     classes: list[str] = field(default_factory=list)  # default: the init model's (+ new labels), else the labels found
@@ -174,6 +175,8 @@ def make_config(recipe: dict[str, Any] | None = None, **overrides: Any) -> Train
     _merge(data, recipe or {})
     _merge(data, overrides)
     config = from_dict(TrainConfig, data, where="training config")
+    if not 0 < config.val_share < 1:
+        raise ConfigError(f"val_share must be between 0 and 1 (a share of the training files); got {config.val_share}")
     if config.augment.mixup_partners not in MIXUP_PARTNERS:
         raise ConfigError(f"augment.mixup_partners must be one of {', '.join(MIXUP_PARTNERS)}; "
                           f"got {config.augment.mixup_partners!r}")
@@ -347,7 +350,7 @@ def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> R
     source_shares(config)  # raises on shares that do not add up
     val_entries = find_entries(config.val) if config.val else None
     if val_entries is None:
-        train_entries, val_entries = _split_validation(train_entries, config.seed)
+        train_entries, val_entries = _split_validation(train_entries, config.seed, config.val_share)
     labels = _choose_labels(config, base, train_entries, emit)
     net, ckpt, anchor = _build_model(config, labels, base)
     class_map = parse_class_map(config.class_map, drums=ckpt.drums) if config.class_map else (
@@ -709,12 +712,12 @@ def _copy_state(net) -> dict:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
-def _split_validation(entries, seed: int):
-    """Hold out 10% of the files (at least one) when no validation set is given."""
+def _split_validation(entries, seed: int, share: float = 0.1):
+    """Hold out ``share`` of the files (at least one, never all) when no validation set is given."""
     if len(entries) < 2:
         return entries, entries
     order = np.random.default_rng(seed).permutation(len(entries))
-    n_val = max(1, len(entries) // 10)
+    n_val = min(max(1, int(len(entries) * share + 1e-9)), len(entries) - 1)
     val = [entries[i] for i in sorted(order[:n_val])]
     train = [entries[i] for i in sorted(order[n_val:])]
     return train, val

@@ -319,3 +319,15 @@ def test_calibrate_gives_rare_classes_the_pooled_threshold_or_their_inherited_on
     assert "rare" not in tuned.class_thresholds
     assert 0.04 < tuned.threshold_for("rare") <= 0.1  # the pooled optimum catches the 0.12 peaks
     assert "common" in tuned.class_thresholds  # enough hits for a threshold of its own
+
+
+def test_validation_split_takes_its_share_of_the_files_never_all():
+    from softloc_cli.training import _split_validation
+
+    entries = [f"take{i}" for i in range(11)]
+    for share, n_val in ((0.1, 1), (0.25, 2), (0.5, 5), (0.99, 10)):
+        train_part, val_part = _split_validation(entries, seed=0, share=share)
+        assert len(val_part) == n_val and sorted(train_part + val_part) == sorted(entries)
+    assert _split_validation(entries[:3], seed=0, share=0.1)[1] != []  # at least one file
+    with pytest.raises(ConfigError, match="val_share"):
+        make_config(data="x", output="y", val_share=1.0)
