@@ -7,14 +7,14 @@ detection's time gives labels that are both counted by the user and placed by th
 
 Pairing is a minimum-cost one-to-one matching per class (cost: squared distance after removing the
 taps' systematic lag; a tap farther than ``max_offset_s`` from every free detection keeps its own
-time, less that lag). One-to-one matters in dense patterns: with 16th-note hi-hats 125 ms apart and taps 50 ms
-off, a nearest-detection rule would pile two taps onto one hit and leave its neighbour unlabelled;
-a matching shares them out, and which tap of a class lands on which hit does not matter. Classes
-the base model lacks (a new ``clap``) keep their taps as tapped.
+time, less that lag). One-to-one matters in dense patterns: with 16th-note hi-hats 125 ms apart
+and taps 50 ms off, a nearest-detection rule would pile two taps onto one hit and leave its
+neighbour unlabelled; a matching shares them out, and which tap of a class lands on which hit does
+not matter. Classes the base model lacks (a new ``clap``) keep their tapped times, less the lag.
 
 Measured on ≈ 5 min of taps jittered by σ = 50 ms (three rendered kits with the bundled drums model,
 real plucked strings with the onsets model; window ±95-100 ms): 84-90 % of kick, snare and onset
-taps and 58-76 % of hi-hat taps land within 10 ms of their true hit (16-20 % as tapped), up to
+taps and 58-76 % of hi-hat taps land within 10 ms of their true hit (16-22 % as tapped), up to
 8.5 % are moved to a wrong hit, the rest stay where tapped (``scripts/snap_accuracy.py``;
 ``recipes/results/README.md``, "Snapping taps onto the base model's hits").
 """
