@@ -376,13 +376,15 @@ def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> R
           "mix": [asdict(summary) for summary in source_summaries[1:]]})
     ckpt = replace(ckpt, classes=_notes_from_data(ckpt.classes, train_tracks))
     spread, stored = None, None
+    base_hits: dict[Path, list[Event]] = {}  # the init model's detections per file, for both steps below
     if config.auto_softness:  # `softloc tap --calibrate` measured the taps; else align them to the base model
         stored = pooled_tap_spread(entry.annotation for entry in train_entries)
         if stored is not None:
             config = replace(config, loss=replace(config.loss, softness_s=suggest_softness(stored), softness_end_s=None))
             emit({"kind": "softness", "spread": None, "stored_sigma_s": stored, "softness_s": config.loss.softness_s})
         elif base is not None:
-            spread = measure_tap_spread(net, [t for t in train_tracks if t.copy == 0], labels=labels, base=base)
+            spread = measure_tap_spread(net, [t for t in train_tracks if t.copy == 0], labels=labels, base=base,
+                                        cache=base_hits)
             if spread is not None:
                 config = replace(config, loss=replace(config.loss, softness_s=spread.softness_s, softness_end_s=None))
             emit({"kind": "softness", "spread": asdict(spread) if spread else None,
@@ -393,7 +395,7 @@ def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> R
         sigma = spread.sigma_s if spread else (stored if stored is not None else config.loss.softness_s)
         train_tracks, val_tracks, snap = _snap_labels(net, config, train_tracks, val_tracks, labels=labels, base=base,
                                                       window_s=snap_window(sigma),
-                                                      offset_s=spread.offset_s if spread else 0.0)
+                                                      offset_s=spread.offset_s if spread else 0.0, cache=base_hits)
         emit({"kind": "snap", **snap})
     total_steps = _total_steps(config, train_tracks)
     head_only = config.head_only_steps
@@ -457,28 +459,31 @@ def finish(net, run: Run, device: str, *, steps: int, best_step: int, seconds: f
     return TrainResult(output, steps, best_step, scores, decode, seconds, run.tap_spread)
 
 
-def base_detections(net, tracks, *, labels: list[str], base: CheckpointConfig) -> list[list[Event]]:
-    """The init model's hits on each track, decoded with its stored settings (classes it knows;
-    ``net`` still holds the init model's weights for them)."""
+def base_detections(net, tracks, *, labels: list[str], base: CheckpointConfig,
+                    cache: dict[Path, list[Event]] | None = None) -> list[list[Event]]:
+    """The init model's hits on each original (copy 0) track, decoded with its stored settings
+    (classes it knows; ``net`` still holds the init model's weights for them). ``cache`` (audio
+    path → hits) keeps them between calls: the spread estimate and snapping both need them."""
     known = [label for label in labels if label in base.labels]
+    if not known:
+        return [[] for _ in tracks]
+    cache = {} if cache is None else cache
     rate = base.features.frame_rate_hz
     columns = [labels.index(label) for label in known]
-    detections = []
     for track in tracks:
-        if not known:
-            detections.append([])
-            continue
-        acts = activations_from_logmel(net, track.logmel, "cpu", frame_rate_hz=rate)[:, columns]
-        detections.append(decode_activations(acts, frame_rate_hz=rate, labels=known, config=base.decode))
-    return detections
+        if track.entry.audio not in cache:
+            acts = activations_from_logmel(net, track.logmel, "cpu", frame_rate_hz=rate)[:, columns]
+            cache[track.entry.audio] = decode_activations(acts, frame_rate_hz=rate, labels=known, config=base.decode)
+    return [cache[track.entry.audio] for track in tracks]
 
 
-def measure_tap_spread(net, tracks, *, labels: list[str], base: CheckpointConfig) -> TapSpread | None:
+def measure_tap_spread(net, tracks, *, labels: list[str], base: CheckpointConfig,
+                       cache: dict[Path, list[Event]] | None = None) -> TapSpread | None:
     """How far the training labels sit from the init model's own detections (classes it knows)."""
     known = [label for label in labels if label in base.labels]
     if not known:
         return None
-    detections = base_detections(net, tracks, labels=labels, base=base)
+    detections = base_detections(net, tracks, labels=labels, base=base, cache=cache)
     taps = [[e for e in track.events if e.label in known] for track in tracks]
     spread = estimate_tap_spread(taps, detections)
     return spread if spread.n_matched else None
@@ -494,18 +499,18 @@ def snap_window(sigma_s: float) -> float:
     return round(min(max(2 * sigma_s, low), high), 4) if math.isfinite(sigma_s) else high
 
 
-def _snap_labels(net, config: TrainConfig, train_tracks, val_tracks, *, labels, base, window_s, offset_s):
+def _snap_labels(net, config: TrainConfig, train_tracks, val_tracks, *, labels, base, window_s, offset_s, cache):
     """The taps (training set, and the validation split taken from it) snapped onto the init
     model's hits; other training sets and a separate --val set are left as annotated."""
     own = [i for i, t in enumerate(train_tracks) if t.source == 0]
     snapped, count = snap_tracks(net, [train_tracks[i] for i in own], labels=labels, base=base,
-                                 max_offset_s=window_s, offset_s=offset_s)
+                                 max_offset_s=window_s, offset_s=offset_s, cache=cache)
     train_tracks = list(train_tracks)
     for i, track in zip(own, snapped):
         train_tracks[i] = track
     if not config.val:
         val_tracks, val_count = snap_tracks(net, val_tracks, labels=labels, base=base, max_offset_s=window_s,
-                                            offset_s=offset_s)
+                                            offset_s=offset_s, cache=cache)
         if not {t.entry.audio for t in val_tracks} <= {t.entry.audio for t in train_tracks}:
             count += val_count  # a split, not the training files themselves
     return train_tracks, val_tracks, {"taps": count.n_taps, "snapped": count.n_snapped, "window_s": window_s,
@@ -513,11 +518,11 @@ def _snap_labels(net, config: TrainConfig, train_tracks, val_tracks, *, labels, 
 
 
 def snap_tracks(net, tracks, *, labels: list[str], base: CheckpointConfig, max_offset_s: float,
-                offset_s: float = 0.0) -> tuple[list, SnapCount]:
+                offset_s: float = 0.0, cache: dict[Path, list[Event]] | None = None) -> tuple[list, SnapCount]:
     """``tracks`` with every tap moved onto the init model's matching hit (:mod:`softloc_cli.tap_snap`;
     the others lose the taps' lag ``offset_s``). Augmented copies follow their original."""
     originals = [t for t in tracks if t.copy == 0]
-    detections = base_detections(net, originals, labels=labels, base=base)
+    detections = base_detections(net, originals, labels=labels, base=base, cache=cache)
     snapped, total = {}, SnapCount()
     for track, found in zip(originals, detections):
         events, count = snap_events(track.events, found, max_offset_s=max_offset_s, offset_s=offset_s)
