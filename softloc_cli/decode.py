@@ -91,6 +91,20 @@ def pick_peaks(column: np.ndarray, *, threshold: float, min_distance: int) -> np
     return np.asarray(kept, dtype=int)
 
 
+def suppression_radius(min_interval_s: float, frame_rate_hz: float) -> int:
+    """Frames on either side of a peak within which a smaller peak is the same hit.
+
+    Peaks *closer* than ``min_interval_s`` are one hit; two peaks exactly that far apart are
+    two, as two reference onsets 30 ms apart are two onsets for the evaluation (which merges
+    closer ones). At 100 frames/s, 30 ms gives 2: peaks 3 frames apart are both kept.
+
+    >>> suppression_radius(0.03, 100.0), suppression_radius(0.025, 100.0), suppression_radius(0.0, 100.0)
+    (2, 2, 1)
+    """
+    frames = int(np.ceil(min_interval_s * frame_rate_hz - 1e-9))
+    return max(1, frames - 1)
+
+
 def refine_parabolic(column: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     """Sub-frame offset in [-0.5, 0.5] of each peak from a parabola through three frames."""
     padded = np.pad(column, 1)
@@ -144,7 +158,7 @@ def decode_activations(
     if activations.ndim != 2 or activations.shape[1] != len(labels):
         raise ValueError(f"activations shape {activations.shape} does not match {len(labels)} labels")
     midi_notes = midi_notes or [None] * len(labels)
-    min_distance = max(1, int(round(config.min_interval_s * frame_rate_hz)))
+    min_distance = suppression_radius(config.min_interval_s, frame_rate_hz)
     events: list[Event] = []
     for index, label in enumerate(labels):
         column = activations[:, index]

@@ -84,6 +84,15 @@ def test_min_interval_keeps_the_larger_peak():
     assert [e.time_s for e in decode(acts, min_interval_s=0.06)] == [0.52, 1.0]
 
 
+def test_peaks_exactly_min_interval_apart_are_two_hits():
+    # the evaluation merges reference onsets closer than 30 ms: two 30 ms apart are two onsets
+    acts = np.zeros(200)
+    acts[50], acts[53] = 0.9, 0.8  # 30 ms apart at 100 frames/s
+    acts[100], acts[102] = 0.9, 0.8  # 20 ms apart
+    assert [e.time_s for e in decode(acts, min_interval_s=0.03)] == [0.5, 0.53, 1.0]
+    assert [e.time_s for e in decode(acts, min_interval_s=0.031)] == [0.5, 1.0]
+
+
 def test_pick_peaks_equal_peaks_closer_than_min_distance_keep_the_first():
     column = np.zeros(50)
     column[[10, 12]] = 0.5
