@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -55,9 +56,32 @@ def report(path: Path) -> None:
               f"{100 * r['gain']:+.1f} | {classes} | {r['train_seconds'] / 60:.1f} min | {r['steps']} | {measured} |")
 
 
+def report_seeds(paths: list[Path]) -> None:
+    """One markdown row per case run with several seeds (``CASE``, ``CASE-seedN``): mean and range."""
+    groups: dict[str, list[dict]] = {}
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            groups.setdefault(re.sub(r"-seed\d+$", "", r["case"]), []).append(r)
+    print("| case | seeds | base F1 | tuned F1, mean (min–max) | gain, mean | per class, mean | train time, mean |")
+    print("|---|---:|---:|---|---:|---|---:|")
+    for case, runs in groups.items():
+        if len(runs) < 2:
+            continue
+        tuned = [r["tuned"]["f1"] for r in runs]
+        per_class = {k: sum(r["tuned"]["per_class"][k] for r in runs) / len(runs) for k in runs[0]["tuned"]["per_class"]}
+        classes = ", ".join(f"{k} {v:.3f}" for k, v in per_class.items())
+        print(f"| {case} | {len(runs)} | {sum(r['base']['f1'] for r in runs) / len(runs):.3f} | "
+              f"{sum(tuned) / len(tuned):.3f} ({min(tuned):.3f}–{max(tuned):.3f}) | "
+              f"{100 * sum(r['gain'] for r in runs) / len(runs):+.1f} | {classes} | "
+              f"{sum(r['train_seconds'] for r in runs) / len(runs) / 60:.1f} min |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--report", type=Path, default=None, help="print the results in this JSONL file and exit")
+    ap.add_argument("--report-seeds", type=Path, nargs="+", default=None,
+                    help="print mean and range over seeds of the cases in these JSONL files and exit")
     ap.add_argument("--case", help="name of this case in the results")
     ap.add_argument("--init", help="base model spec")
     ap.add_argument("--taps", type=Path, help="folder of audio + tapped annotations")
@@ -73,6 +97,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.report:
         return report(args.report)
+    if args.report_seeds:
+        return report_seeds(args.report_seeds)
     if not (args.case and args.init and args.taps and args.test and args.out):
         ap.error("--case, --init, --taps, --test and --out are needed to run a case")
 

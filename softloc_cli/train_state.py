@@ -31,6 +31,7 @@ class Progress:
     best_f1: float = -1.0
     best_step: int = 0
     stale: int = 0  # validations since the best one
+    averaged: int = 0  # weight snapshots in the kept average (``keep = "average"``)
 
 
 def saved_config(output: str | Path, config_type: type) -> Any:

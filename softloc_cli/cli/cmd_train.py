@@ -122,6 +122,7 @@ def train(
         "output": str(result.output),
         "steps": result.steps,
         "best_step": result.best_step,
+        "averaged_validations": result.averaged,
         "seconds": round(result.seconds, 1),
         "validation": result.scores["validation"],
         "peak_share": result.scores.get("peak_share"),
@@ -136,7 +137,9 @@ def train(
         per_class = _class_scores({k: v["f1"] for k, v in result.scores["validation"]["classes"].items()})
         stdout.print(
             f"wrote {result.output} after {result.steps} steps ({result.seconds:.0f} s); "
-            f"validation F1 {overall['f1']:.3f}{f' ({per_class})' if per_class else ''}; best step {result.best_step}"
+            f"validation F1 {overall['f1']:.3f}{f' ({per_class})' if per_class else ''}; "
+            + (f"weights averaged over {result.averaged} validations" if result.averaged
+               else f"best step {result.best_step}")
         )
         shown = _class_scores(summary["decode"]["thresholds"], fmt="{:g}")
         if shown:
