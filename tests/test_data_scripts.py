@@ -62,3 +62,10 @@ def test_augmented_copy_keeps_labels_and_changes_sound(tmp_path):
     assert any(changed)
     with pytest.raises(SystemExit, match="exists"):
         augment_set.main([str(data), str(out)])
+
+
+def test_per_clip_counts_match_each_reference_once():
+    per_clip = load_script("per_clip")
+    reference = np.array([1.0, 2.0, 3.0])
+    assert per_clip.clip_counts(reference, np.array([1.02, 1.04, 2.2, 3.0]), 0.05) == (3, 4, 2)
+    assert per_clip.clip_counts(reference, np.array([]), 0.05) == (3, 0, 0)
