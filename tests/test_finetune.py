@@ -279,7 +279,11 @@ def test_taps_are_snapped_onto_the_base_models_hits_before_training(tmp_path, mo
         expected = frame_targets(track.events, run_snapped.labels, len(track.logmel), rate, times)
         assert np.array_equal(track.targets, expected)
     assert run_snapped.summaries["snapped_taps"]["snapped"] == snap["snapped"]
+    # snapped labels are near-exact: the softness drops from the measured spread to 20 ms
+    measured = next(e for e in events if e["kind"] == "softness")["softness_s"]
+    assert measured > 0.02 and snap["softness_s"] == run_snapped.config.loss.softness_s == 0.02
 
     run_tapped, events = prepared(False)
     assert not any(e["kind"] == "snap" for e in events)
     assert share_on_truth(run_tapped.train_tracks) < 0.2
+    assert run_tapped.config.loss.softness_s == next(e for e in events if e["kind"] == "softness")["softness_s"] > 0.02

@@ -218,7 +218,8 @@ class _Reporter:
         elif kind == "snap" and self.log:
             kept = event["taps"] - event["snapped"]
             stderr.print(f"snapped {event['snapped']} of {event['taps']} taps onto the base model's hits "
-                         f"(within {1000 * event['window_s']:.0f} ms); {kept} kept as tapped", markup=False)
+                         f"(within {1000 * event['window_s']:.0f} ms); {kept} kept as tapped; "
+                         f"softness {1000 * event['softness_s']:.0f} ms", markup=False)
         elif kind == "data" and self.log:
             train, val = event["train"], event["val"]
             events = train["events"]
