@@ -93,7 +93,8 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     auto_softness: bool = False  # measure the labels' timing spread against the init model and use it
     snap_taps: bool = False  # fine-tuning: move each label onto the init model's matching hit first
-    snapped_softness_s: float = 0.0  # the softness once taps are snapped (0 = the measured or given one)
+    snapped_softness_s: float = 0.0  # the softness once taps are snapped (0 = the measured or given one;
+    # not used when the taps add a class: none of its taps can snap)
     model: ModelConfig = field(default_factory=ModelConfig)  # architecture when training from scratch
     features: FeatureConfig = field(default_factory=FeatureConfig)
     steps: int = 0  # optimizer steps; 0 = DEFAULT_STEPS from scratch, sized to the audio when fine-tuning
@@ -413,7 +414,8 @@ def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> R
         train_tracks, val_tracks, snap = _snap_labels(net, config, train_tracks, val_tracks, labels=labels, base=base,
                                                       window_s=snap_window(sigma),
                                                       offset_s=spread.offset_s if spread else 0.0, cache=base_hits)
-        if config.snapped_softness_s > 0 and snap["snapped"]:
+        new_classes = [label for label in labels if label not in base.labels]  # their taps cannot snap
+        if config.snapped_softness_s > 0 and snap["snapped"] and not new_classes:
             config = replace(config, loss=replace(config.loss, softness_s=config.snapped_softness_s, softness_end_s=None))
         snap["softness_s"] = config.loss.softness_s
         emit({"kind": "snap", **snap})

@@ -287,3 +287,27 @@ def test_taps_are_snapped_onto_the_base_models_hits_before_training(tmp_path, mo
     assert not any(e["kind"] == "snap" for e in events)
     assert share_on_truth(run_tapped.train_tracks) < 0.2
     assert run_tapped.config.loss.softness_s == next(e for e in events if e["kind"] == "softness")["softness_s"] > 0.02
+
+
+def test_taps_that_add_a_class_keep_the_measured_softness(tmp_path, monkeypatch):
+    """A new class (here clap) has no base hits to snap to: its taps stay loose, so the softness
+    stays the measured one even though the other classes snap."""
+    from softloc_cli import training
+
+    names = {"low": "kick", "mid": "snare", "high": "clap"}
+    folder = tmp_path / "taps"
+    exact = write_dataset(folder, n_files=4, duration_s=3.0, timbres=("low", "mid", "high"), seed=7,
+                          label_jitter_s=0.03)
+    rename_labels(folder, names)
+    truth = {f"clip_{i:02d}.wav": [Event(e.time_s, names[e.label]) for e in events if names[e.label] != "clap"]
+             for i, events in enumerate(exact)}
+    monkeypatch.setattr(training, "base_detections",
+                        lambda net, tracks, **kw: [truth[t.entry.audio.name] for t in tracks])
+    events = []
+    config = make_config(data=str(folder), output=str(tmp_path / "out"), init="drums", auto_softness=True,
+                         classes=["kick", "snare", "clap"], device="cpu", threads=1)
+    run = training.prepare(config, emit=events.append)
+    snap = next(e for e in events if e["kind"] == "snap")
+    measured = next(e for e in events if e["kind"] == "softness")["softness_s"]
+    assert "clap" in run.labels and snap["snapped"] > 0
+    assert snap["softness_s"] == run.config.loss.softness_s == measured > 0.02
