@@ -193,3 +193,9 @@ def test_mix_flag_trains_on_both_sets_with_the_given_share(tmp_path, data):
     first, second = training["sources"]
     assert (first["files"], second["files"]) == (2, 3)  # DATA less its validation file; the mix set whole
     assert training["train_data"]["files"] == 5
+
+
+def test_classes_missing_from_the_held_out_takes_show_a_dash_not_zero():
+    from softloc_cli.cli.cmd_train import _class_scores
+
+    assert _class_scores({"kick": 0.9123, "hihat": None}) == "kick 0.912, hihat –"

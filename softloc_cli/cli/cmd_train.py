@@ -134,7 +134,8 @@ def train(
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not quiet:
-        per_class = _class_scores({k: v["f1"] for k, v in result.scores["validation"]["classes"].items()})
+        per_class = _class_scores({k: v["f1"] if v["n_ref"] else None  # a class the held-out takes lack
+                                   for k, v in result.scores["validation"]["classes"].items()})
         stdout.print(
             f"wrote {result.output} after {result.steps} steps ({result.seconds:.0f} s); "
             f"validation F1 {overall['f1']:.3f}{f' ({per_class})' if per_class else ''}; "
@@ -163,11 +164,11 @@ def _mix_source(item: str) -> dict:
 MAX_LISTED_CLASSES = 12  # an 88-key model's per-class F1s stay in config.json / metrics.jsonl
 
 
-def _class_scores(scores: dict[str, float], sep: str = ", ", fmt: str = "{:.3f}") -> str:
-    """``kick 0.912, snare 0.884`` for a few classes; empty for many."""
+def _class_scores(scores: dict[str, float | None], sep: str = ", ", fmt: str = "{:.3f}") -> str:
+    """``kick 0.912, snare 0.884, hihat –`` for a few classes (None: not scored); empty for many."""
     if len(scores) > MAX_LISTED_CLASSES:
         return ""
-    return sep.join(f"{name} {fmt.format(value)}" for name, value in scores.items())
+    return sep.join(f"{name} {'–' if value is None else fmt.format(value)}" for name, value in scores.items())
 
 
 class _Reporter:
