@@ -2,7 +2,7 @@
 """Where does a model lose its onset F1? Per-clip precision, recall and errors, worst first.
 
 Class-agnostic, as ``scripts/eval_models.py`` scores real clips: references and detections merged
-within 30 ms (``merge_labels``), matched within ``--window`` (mir_eval), stored thresholds.
+within 30 ms (``merge_labels``), matched within ``--window`` (``score_events``), stored thresholds.
 
     python scripts/per_clip.py onsets data/bock/val
     python scripts/per_clip.py onsets data/bock/train --top 12
@@ -13,19 +13,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import mir_eval
 import numpy as np
 
 from softloc_cli.annotations import read_annotations
 from softloc_cli.data import find_entries
-from softloc_cli.events import merge_labels
+from softloc_cli.events import ONSET_CLASS, Event, merge_labels
 from softloc_cli.inference import load_model, transcribe_file
+from softloc_cli.metrics import score_events
 
 
-def clip_counts(reference: np.ndarray, estimate: np.ndarray, window_s: float) -> tuple[int, int, int]:
-    """(references, detections, matched) for one clip."""
-    matched = len(mir_eval.util.match_events(reference, estimate, window_s)) if len(reference) and len(estimate) else 0
-    return len(reference), len(estimate), matched
+def clip_counts(reference, estimate, window_s: float) -> tuple[int, int, int]:
+    """(references, detections, matched) for one clip, from onset times in seconds."""
+    scores = score_events([Event(float(t), ONSET_CLASS) for t in reference],
+                          [Event(float(t), ONSET_CLASS) for t in estimate], window_s=window_s,
+                          classes=[ONSET_CLASS]).overall
+    return scores.n_ref, scores.n_est, scores.tp
 
 
 def main() -> None:
@@ -38,8 +40,8 @@ def main() -> None:
     model = load_model(args.model, device="cpu")
     rows, totals = [], np.zeros(3, dtype=int)
     for entry in find_entries(args.folder):
-        reference = np.array([e.time_s for e in merge_labels(read_annotations(entry.annotation))])
-        estimate = np.array([e.time_s for e in merge_labels(transcribe_file(model, entry.audio).events)])
+        reference = [e.time_s for e in merge_labels(read_annotations(entry.annotation))]
+        estimate = [e.time_s for e in merge_labels(transcribe_file(model, entry.audio).events)]
         counts = clip_counts(reference, estimate, args.window)
         totals += counts
         n_ref, n_est, matched = counts

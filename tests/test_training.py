@@ -336,6 +336,8 @@ def test_validation_split_takes_its_share_of_the_files_never_all():
 def test_keep_average_writes_the_mean_of_the_weights_at_each_validation(tmp_path, small_data):
     """keep = "average": validations at steps 10 and 20 give the weights (w10 + w20) / 2. With a
     constant learning rate the first 10 steps of a 20-step run are those of a 10-step run."""
+    import torch
+
     settings = dict(lr_schedule="constant", early_stop=0)
     train(quick_config(small_data, tmp_path / "ten", steps=10, **settings))
     result = train(quick_config(small_data, tmp_path / "twenty", steps=20, keep="average", **settings))
@@ -344,10 +346,10 @@ def test_keep_average_writes_the_mean_of_the_weights_at_each_validation(tmp_path
     w20 = read_tensors(tmp_path / "twenty" / STATE_DIR / "state.safetensors")
     written = read_tensors(tmp_path / "twenty" / "model.safetensors")
     floats = [k for k in written if written[k].is_floating_point()]
-    assert floats and any(not torch_equal(w10[f"net.{k}"], w20[f"net.{k}"]) for k in floats)
+    assert floats and any(not torch.equal(w10[f"net.{k}"], w20[f"net.{k}"]) for k in floats)
     for name in floats:
         expected = (w10[f"net.{name}"] + w20[f"net.{name}"]) / 2
-        assert torch_allclose(written[name], expected), name
+        assert torch.allclose(written[name], expected, atol=1e-6), name
 
 
 def test_fine_tuning_averages_from_scratch_keeps_the_best():
@@ -358,15 +360,3 @@ def test_fine_tuning_averages_from_scratch_keeps_the_best():
 def test_keep_must_be_best_or_average():
     with pytest.raises(ConfigError, match="keep must be one of best, average"):
         make_config(data="x", output="y", keep="last")
-
-
-def torch_equal(a, b) -> bool:
-    import torch
-
-    return torch.equal(a, b)
-
-
-def torch_allclose(a, b) -> bool:
-    import torch
-
-    return torch.allclose(a, b, atol=1e-6)
