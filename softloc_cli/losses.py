@@ -122,6 +122,9 @@ class LossConfig:
     softness_ramp_steps: int = 10_000  # ... and reaching it this many steps later
     measure: str = "mse"  # "mse": bounded local squared error (paper, Sec. 4.1); "log": -log(1-|d|), Eq. 5
     sll_weight: float = 1.0  # multiplies L_SLL inside the mix; 32 = authors' batch-summed scale at batch 32
+    softloc_widen_frames: int = 0  # softloc: each label a run of 2w+1 frames, as a BCE model with
+    # bce_widen_frames = w learnt them: fine-tuning such a model then keeps its peaks near 1 (L_MC
+    # asks for a mass of 2w+1 per hit instead of 1, which would flatten its plateaus to ~0.3)
     # --- mixing weight alpha of L_MC: L = (1 - alpha) * sll_weight * L_SLL + alpha * L_MC ---
     alpha_schedule: str = "ramp"  # "constant" (alpha_start) | "ramp" (paper) | "linear" (warm-up)
     alpha_start: float = 0.2  # paper: lower clip 0.2
@@ -155,8 +158,9 @@ class LossConfig:
         for key in ("alpha_ramp_steps", "softness_ramp_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be a positive integer")
-        if self.bce_widen_frames < 0:
-            raise ConfigError(f"bce_widen_frames={self.bce_widen_frames} must be >= 0")
+        for key in ("bce_widen_frames", "softloc_widen_frames"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key}={getattr(self, key)} must be >= 0")
         if self.bce_pos_weight <= 0 or self.sll_weight <= 0:
             raise ConfigError("bce_pos_weight and sll_weight must be > 0")
 
@@ -665,6 +669,8 @@ class SoftLocLoss(Loss):
         alpha = self.alpha_at(step)
         parts: dict[str, float] = {"alpha": alpha}
         loss = logits.new_zeros(())
+        if self.config.softloc_widen_frames:
+            targets = widen_targets(targets.clamp(0, 1), self.config.softloc_widen_frames) * _frame_mask(mask, targets)
         if alpha < 1:
             if softness_frames is None:
                 softness_frames = torch.tensor(self.softness_frames_at(step), dtype=logits.dtype)
@@ -700,18 +706,21 @@ class MCLoss(SoftLocLoss):
         return 1.0
 
 
+def widen_targets(targets: Tensor, width: int) -> Tensor:
+    """0/1 targets ``(batch, frames, classes)`` with every 1 spread to +-``width`` frames."""
+    if width == 0:
+        return targets
+    widened = F.max_pool1d(targets.transpose(1, 2), 2 * width + 1, stride=1, padding=width)
+    return widened.transpose(1, 2)
+
+
 class BCELoss(Loss):
     """Frame-wise binary cross-entropy, summed over frames; targets optionally widened."""
 
     name = "bce"
 
     def bce_targets(self, logits: Tensor, targets: Tensor) -> Tensor:
-        targets = targets.clamp(0, 1)
-        width = self.config.bce_widen_frames
-        if width == 0:
-            return targets
-        widened = F.max_pool1d(targets.transpose(1, 2), 2 * width + 1, stride=1, padding=width)
-        return widened.transpose(1, 2)
+        return widen_targets(targets.clamp(0, 1), self.config.bce_widen_frames)
 
     def forward(self, logits, targets, *, mask, step, softness_frames):
         frame_mask = _frame_mask(mask, targets)

@@ -332,7 +332,7 @@ def test_every_loss_runs_forward_and_backward(name):
 @pytest.mark.parametrize("name", loss_names())
 def test_every_loss_padded_batch_equals_mean_of_sequences(name):
     logits, targets, mask = small_batch(seed=1)
-    loss_fn = build_loss(LossConfig(name=name, bce_widen_frames=1), frame_rate_hz=100.0)
+    loss_fn = build_loss(LossConfig(name=name, bce_widen_frames=1, softloc_widen_frames=1), frame_rate_hz=100.0)
     batched, _ = loss_fn(logits, targets, mask=mask, step=2000)
     singles = []
     for i, length in enumerate(mask.sum(1).tolist()):
@@ -389,6 +389,23 @@ def test_bce_baselines_targets():
     bootstrap = build_loss(LossConfig(name="bootstrap", bootstrap_beta=0.95), frame_rate_hz=100.0)
     mixed = bootstrap.bce_targets(logits, targets)[0, :, 0]
     assert float(mixed[10]) == pytest.approx(0.95 + 0.05 * 0.5) and float(mixed[0]) == pytest.approx(0.025)
+
+
+def test_softloc_widened_targets_keep_a_bce_models_plateau():
+    """A BCE model trained on +-1-frame targets fires three frames near 1 per hit: SoftLoc with the
+    same widening accepts that shape, plain SoftLoc (mass one per hit) pushes it down."""
+    targets = impulse(40, 20).float()
+    plateau = torch.full((1, 40, 1), -6.0)
+    plateau[0, 19:22, 0] = 6.0
+    single = torch.full((1, 40, 1), -6.0)
+    single[0, 20, 0] = 6.0
+    config = LossConfig(alpha_schedule="constant", alpha_start=0.9, softness_s=0.02, sll_weight=32.0)
+    plain = build_loss(config, frame_rate_hz=100.0)
+    widened = build_loss(LossConfig(**{**config.__dict__, "softloc_widen_frames": 1}), frame_rate_hz=100.0)
+    assert float(widened(plateau, targets)[0]) < 0.2 < 5.0 < float(plain(plateau, targets)[0])
+    assert float(plain(single, targets)[0]) < 0.2 < 5.0 < float(widened(single, targets)[0])
+    with pytest.raises(ConfigError):
+        LossConfig(softloc_widen_frames=-1)
 
 
 def test_alpha_schedules():
