@@ -122,9 +122,10 @@ class LossConfig:
     softness_ramp_steps: int = 10_000  # ... and reaching it this many steps later
     measure: str = "mse"  # "mse": bounded local squared error (paper, Sec. 4.1); "log": -log(1-|d|), Eq. 5
     sll_weight: float = 1.0  # multiplies L_SLL inside the mix; 32 = authors' batch-summed scale at batch 32
-    softloc_widen_frames: int = 0  # softloc: each label a run of 2w+1 frames, as a BCE model with
-    # bce_widen_frames = w learnt them: fine-tuning such a model then keeps its peaks near 1 (L_MC
-    # asks for a mass of 2w+1 per hit instead of 1, which would flatten its plateaus to ~0.3)
+    softloc_widen_frames: int | None = None  # softloc: each label a run of 2w+1 frames, as a BCE model
+    # with bce_widen_frames = w learnt them: fine-tuning such a model then keeps its peaks near 1 (L_MC
+    # asks for a mass of 2w+1 per hit instead of 1, which flattens its plateaus to ~0.4);
+    # None: the init model's own width (:func:`target_width`) when fine-tuning, else 0
     # --- mixing weight alpha of L_MC: L = (1 - alpha) * sll_weight * L_SLL + alpha * L_MC ---
     alpha_schedule: str = "ramp"  # "constant" (alpha_start) | "ramp" (paper) | "linear" (warm-up)
     alpha_start: float = 0.2  # paper: lower clip 0.2
@@ -159,7 +160,7 @@ class LossConfig:
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be a positive integer")
         for key in ("bce_widen_frames", "softloc_widen_frames"):
-            if getattr(self, key) < 0:
+            if (getattr(self, key) or 0) < 0:
                 raise ConfigError(f"{key}={getattr(self, key)} must be >= 0")
         if self.bce_pos_weight <= 0 or self.sll_weight <= 0:
             raise ConfigError("bce_pos_weight and sll_weight must be > 0")
@@ -754,6 +755,15 @@ class BootstrapLoss(BCELoss):
 LOSSES: dict[str, type[Loss]] = {
     cls.name: cls for cls in (SoftLocLoss, SLLLoss, MCLoss, BCELoss, SmoothedLoss, BootstrapLoss)
 }
+
+
+def target_width(loss: dict[str, Any]) -> int:
+    """Frames either side of a label that a model trained with this loss (``config.json``'s
+    ``loss``) learnt to fire on: its output convention, which fine-tuning keeps."""
+    name = loss.get("name", "softloc")
+    if name in ("softloc", "sll", "mc"):
+        return int(loss.get("softloc_widen_frames") or 0)
+    return int(loss.get("bce_widen_frames") or 0) if name == "bce" else 0  # smoothed / bootstrap: soft targets
 
 
 def loss_names() -> list[str]:

@@ -40,7 +40,7 @@ from .features import FeatureConfig, LogMelFlux, add_flux, scale_gain, shift_mel
 from .fileio import atomic_write
 from .hub import resolve_model
 from .inference import activations_from_logmel, resolve_device
-from .losses import LossConfig, build_loss
+from .losses import LossConfig, build_loss, target_width
 from .model import ModelConfig, SoftlocNet
 from .tap_snap import SnapCount, snap_events
 from .tap_timing import TapSpread, estimate_tap_spread, suggest_softness
@@ -370,6 +370,9 @@ def prepare(config: TrainConfig, *, emit: Callable[[dict[str, Any]], None]) -> R
     if val_entries is None:
         train_entries, val_entries = _split_validation(train_entries, config.seed, config.val_share)
     labels = _choose_labels(config, base, train_entries, emit)
+    if config.loss.softloc_widen_frames is None:  # keep the init model's output shape (see LossConfig)
+        width = target_width(base.loss) if base is not None else 0
+        config = replace(config, loss=replace(config.loss, softloc_widen_frames=width))
     net, ckpt, anchor = _build_model(config, labels, base)
     class_map = parse_class_map(config.class_map, drums=ckpt.drums) if config.class_map else (
         pitched_class_map(ckpt.labels) if ckpt.pitched else None)

@@ -311,3 +311,20 @@ def test_taps_that_add_a_class_keep_the_measured_softness(tmp_path, monkeypatch)
     measured = next(e for e in events if e["kind"] == "softness")["softness_s"]
     assert "clap" in run.labels and snap["snapped"] > 0
     assert snap["softness_s"] == run.config.loss.softness_s == measured > 0.02
+
+
+def test_fine_tuning_keeps_the_base_models_target_width(small, tmp_path):
+    """A base trained with BCE on +-2-frame targets fires five frames per hit; SoftLoc fine-tuning
+    widens its own targets to match (else L_MC would push its peaks down); an explicit width wins."""
+    from softloc_cli import training
+
+    train(tiny(small, tmp_path / "base", steps=2, loss={"name": "bce", "bce_widen_frames": 2}))
+    scratch = training.prepare(tiny(small, tmp_path / "scratch"), emit=lambda event: None)
+    tuned = training.prepare(tiny(small, tmp_path / "tuned", init=str(tmp_path / "base"), model=None),
+                             emit=lambda event: None)
+    pinned = training.prepare(tiny(small, tmp_path / "pinned", init=str(tmp_path / "base"), model=None,
+                                   loss={"softloc_widen_frames": 0}), emit=lambda event: None)
+
+    assert scratch.config.loss.softloc_widen_frames == 0
+    assert tuned.config.loss.name == "softloc" and tuned.config.loss.softloc_widen_frames == 2
+    assert pinned.config.loss.softloc_widen_frames == 0
