@@ -760,10 +760,10 @@ LOSSES: dict[str, type[Loss]] = {
 def target_width(loss: dict[str, Any]) -> int:
     """Frames either side of a label that a model trained with this loss (``config.json``'s
     ``loss``) learnt to fire on: its output convention, which fine-tuning keeps."""
-    name = loss.get("name", "softloc")
-    if name in ("softloc", "sll", "mc"):
+    kind = LOSSES.get(loss.get("name", "softloc"))
+    if kind is not None and issubclass(kind, SoftLocLoss):  # softloc, sll, mc
         return int(loss.get("softloc_widen_frames") or 0)
-    return int(loss.get("bce_widen_frames") or 0) if name == "bce" else 0  # smoothed / bootstrap: soft targets
+    return int(loss.get("bce_widen_frames") or 0) if kind is BCELoss else 0  # smoothed / bootstrap: soft targets
 
 
 def loss_names() -> list[str]:
